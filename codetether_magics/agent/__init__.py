@@ -1,0 +1,1 @@
+"""The agent loop, its events, tools and approval."""

@@ -1,0 +1,47 @@
+"""The shape of a tool and of an approver, shared by the built-in and the notebook tools."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Awaitable, Callable
+
+from ..providers.base import ToolSpec
+
+__all__ = ["ApprovalRequest", "Approver", "Tool", "ToolResult"]
+
+
+@dataclass
+class ToolResult:
+    output: str
+    success: bool = True
+
+
+@dataclass(frozen=True)
+class Tool:
+    """A tool the model may call.
+
+    ``handler`` gets the parsed arguments and returns a ``ToolResult`` (or a plain
+    string, meaning success); raising ``ToolError`` reports a failure to the model.
+    Tools with ``read_only=False`` ask the approver first.
+    """
+
+    name: str
+    description: str
+    parameters: dict[str, Any]
+    handler: Callable[[dict[str, Any]], Awaitable[ToolResult | str]]
+    read_only: bool = True
+
+    @property
+    def spec(self) -> ToolSpec:
+        return ToolSpec(self.name, self.description, self.parameters)
+
+
+@dataclass(frozen=True)
+class ApprovalRequest:
+    tool_call_id: str
+    name: str
+    arguments: dict[str, Any]
+
+
+# Returns True to run the tool, False to refuse it (the model is told it was refused).
+Approver = Callable[[ApprovalRequest], Awaitable[bool]]

@@ -1,0 +1,159 @@
+"""Every exception codetether-magics raises, in one tree.
+
+    CodeTetherError
+    ├── SessionError
+    │   ├── SessionNotFoundError        no file for that id
+    │   ├── InvalidSessionIdError       id is not 1-128 chars of [A-Za-z0-9_-]
+    │   ├── SessionCorruptError         the file is not a session (never overwritten)
+    │   ├── SessionTooLargeError        the file is over the 512 MiB load limit
+    │   ├── SessionIdMismatchError      the file's inner id is not the requested one
+    │   └── SessionConflictError        another writer saved this session since we loaded it
+    ├── ProviderError
+    │   ├── ProviderNotFoundError       "Provider 'x' not found. Available: a, b"
+    │   ├── NoProviderConfiguredError   nothing in Vault, the environment or the config file
+    │   ├── ProviderAuthError           Vault refused us (after one re-login)
+    │   ├── ProviderHTTPError           the model server answered with an error status
+    │   ├── ProviderConnectionError     could not reach the server / timed out before any data
+    │   └── ProviderStreamError         malformed stream, or cut after data arrived
+    ├── ToolError                       a tool failed; the message goes back to the model
+    └── ReplayError                     a replayed prompt has no recorded turn
+
+Callers that want to show one friendly line write::
+
+    try:
+        result = await session.prompt("hello")
+    except CodeTetherError as exc:
+        print(exc)
+
+No message in this tree ever contains an API key or a Vault token: providers build
+their messages from the server's error text, never from request headers.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "CodeTetherError",
+    "InvalidSessionIdError",
+    "NoProviderConfiguredError",
+    "ProviderAuthError",
+    "ProviderConnectionError",
+    "ProviderError",
+    "ProviderHTTPError",
+    "ProviderNotFoundError",
+    "ProviderStreamError",
+    "ReplayError",
+    "SessionConflictError",
+    "SessionCorruptError",
+    "SessionError",
+    "SessionIdMismatchError",
+    "SessionNotFoundError",
+    "SessionTooLargeError",
+    "ToolError",
+]
+
+
+class CodeTetherError(Exception):
+    """Base class of every error this package raises on purpose."""
+
+
+# -- sessions -----------------------------------------------------------------
+
+
+class SessionError(CodeTetherError):
+    """A session could not be found, read or written."""
+
+
+class SessionNotFoundError(SessionError):
+    pass
+
+
+class InvalidSessionIdError(SessionError, ValueError):
+    pass
+
+
+class SessionCorruptError(SessionError):
+    pass
+
+
+class SessionTooLargeError(SessionError):
+    pass
+
+
+class SessionIdMismatchError(SessionError):
+    pass
+
+
+class SessionConflictError(SessionError):
+    pass
+
+
+# -- providers ----------------------------------------------------------------
+
+
+class ProviderError(CodeTetherError):
+    """A model provider could not be configured or did not answer properly."""
+
+
+class ProviderNotFoundError(ProviderError, KeyError):
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0]) if self.args else ""
+
+
+class NoProviderConfiguredError(ProviderError):
+    pass
+
+
+class ProviderAuthError(ProviderError):
+    pass
+
+
+class ProviderHTTPError(ProviderError):
+    """The server answered ``status_code``; ``message`` is the provider's own error text."""
+
+    def __init__(
+        self,
+        status_code: int,
+        message: str,
+        *,
+        provider: str = "",
+        retry_after: float | None = None,
+    ) -> None:
+        self.status_code = status_code
+        self.message = message
+        self.provider = provider
+        self.retry_after = retry_after
+        where = f"{provider} " if provider else ""
+        super().__init__(f"{where}HTTP {status_code}: {message}")
+
+    @property
+    def retryable(self) -> bool:
+        return self.status_code == 429 or self.status_code >= 500
+
+
+class ProviderConnectionError(ProviderError):
+    """Connection refused, reset or timed out (retryable)."""
+
+    retryable = True
+
+
+class ProviderStreamError(ProviderError):
+    """The stream was malformed or ended early.
+
+    ``partial`` is True when some of the answer had already arrived: the loop keeps
+    that part instead of retrying.
+    """
+
+    def __init__(self, message: str, *, partial: bool = False) -> None:
+        self.partial = partial
+        super().__init__(message)
+
+
+# -- tools and replay ---------------------------------------------------------
+
+
+class ToolError(CodeTetherError):
+    """A tool call failed; its message is sent back to the model as the result."""
+
+
+class ReplayError(CodeTetherError):
+    """Replay was asked for but the transcript has no recorded answer for this prompt."""

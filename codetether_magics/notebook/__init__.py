@@ -1,0 +1,1 @@
+"""Jupyter integration: the magics, the live view, image capture, replay and the notebook path."""

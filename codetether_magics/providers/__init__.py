@@ -1,0 +1,1 @@
+"""Model providers: the registry (Vault, environment, config file) and one module per wire protocol."""

@@ -1,0 +1,1 @@
+"""Sessions: the transcript model, storage, titles and the bus. Imports nothing else of ours."""

@@ -18,7 +18,7 @@ chromium:
 	@command -v chromium >/dev/null 2>&1 || { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; }
 
 quickstart: setup
-	$(PY) -m codetether_magics.quickstart
+	$(PY) scripts/quickstart.py
 
 test: setup chromium
 	$(PY) -m pytest -q tests

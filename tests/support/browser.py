@@ -1,0 +1,164 @@
+"""Drive JupyterLab in Debian's headless Chromium with the ``playwright`` package.
+
+Follows FIELD-NOTES.md "A real browser": the system ``/usr/bin/chromium`` (never a
+downloaded browser), a loopback-only ``jupyter lab`` on a free port with a random
+token, and a notebook written afresh for every run (JupyterLab autosaves after 120 s).
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+import nbformat
+
+CHROMIUM = Path("/usr/bin/chromium")
+
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
+
+
+def free_port() -> int:
+    """A port the OS just handed out for 127.0.0.1 (the port-0 trick for a child process)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def write_notebook(path: Path, cells: list[str]) -> Path:
+    """A fresh notebook of code cells (source strings) with the venv's python3 kernel."""
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.cells = [nbformat.v4.new_code_cell(source) for source in cells]
+    nbformat.write(nb, path)
+    return path
+
+
+class JupyterLab:
+    """A running ``jupyter lab`` serving ``root_dir`` on 127.0.0.1."""
+
+    def __init__(self, root_dir: Path, *, env: dict[str, str], log_path: Path) -> None:
+        self.root_dir = root_dir
+        self.port = free_port()
+        self.token = secrets.token_hex(16)
+        self._env = env
+        self._log_path = log_path
+        self._process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def notebook_url(self, name: str) -> str:
+        return f"{self.base_url}/lab/tree/{name}?token={self.token}"
+
+    def start(self, *, timeout: float = 60.0) -> None:
+        command = [
+            sys.executable, "-m", "jupyter", "lab", "--no-browser", "--ip=127.0.0.1",
+            f"--port={self.port}", f"--IdentityProvider.token={self.token}",
+            f"--ServerApp.root_dir={self.root_dir}", "--allow-root",
+            "--LabApp.news_url=None", "--LabApp.extension_manager=readonly",
+            "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+        ]
+        log = open(self._log_path, "wb")  # noqa: SIM115 - closed with the process
+        self._process = subprocess.Popen(
+            command, cwd=self.root_dir, env=self._env, stdout=log, stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group, so stop() also ends the kernels
+        )
+        self._wait_ready(timeout)
+
+    def _wait_ready(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        url = f"{self.base_url}/api/status?token={self.token}"
+        while time.monotonic() < deadline:
+            if self._process is not None and self._process.poll() is not None:
+                raise RuntimeError(f"jupyter lab exited early; see {self._log_path}")
+            try:
+                with urllib.request.urlopen(url, timeout=2) as response:
+                    if response.status == 200:
+                        return
+            except (urllib.error.URLError, ConnectionError, TimeoutError):
+                pass
+            time.sleep(0.2)  # polling a child process's port: there is no event to await
+        raise TimeoutError(f"jupyter lab did not answer within {timeout:.0f} s; see {self._log_path}")
+
+    def stop(self) -> None:
+        if self._process is None or self._process.poll() is not None:
+            return
+        os.killpg(self._process.pid, signal.SIGTERM)
+        try:
+            self._process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            os.killpg(self._process.pid, signal.SIGKILL)
+            self._process.wait(timeout=5)
+
+
+@contextmanager
+def jupyter_lab(root_dir: Path, *, env: dict[str, str], log_path: Path) -> Iterator[JupyterLab]:
+    server = JupyterLab(root_dir, env=env, log_path=log_path)
+    try:
+        server.start()
+        yield server
+    finally:
+        server.stop()
+
+
+@contextmanager
+def chromium_page(*, width: int = 1280, height: int = 900) -> Iterator[object]:
+    """A playwright ``Page`` in headless Debian Chromium; closed on exit."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
+        )
+        try:
+            page = browser.new_page(viewport={"width": width, "height": height})
+            yield page
+        finally:
+            browser.close()
+
+
+def open_notebook(page, server: JupyterLab, name: str, *, timeout_ms: int = 60_000) -> None:
+    """Open ``name`` and wait until its kernel is idle and the first cell is rendered."""
+    page.goto(server.notebook_url(name), timeout=timeout_ms)
+    page.wait_for_selector(".jp-NotebookPanel .jp-Cell", timeout=timeout_ms)
+    wait_kernel_idle(page, timeout_ms=timeout_ms)
+
+
+def wait_kernel_idle(page, *, timeout_ms: int = 60_000) -> None:
+    page.wait_for_selector(
+        ".jp-NotebookPanel .jp-Notebook-ExecutionIndicator[data-status='idle']",
+        state="attached", timeout=timeout_ms,
+    )
+
+
+def run_cell(page, index: int) -> None:
+    """Select code cell ``index`` in the open notebook and run it with Shift+Enter."""
+    cell = page.locator(".jp-NotebookPanel .jp-Notebook .jp-Cell").nth(index)
+    cell.locator(".jp-InputPrompt").click()  # select the cell (command mode) without editing it
+    page.keyboard.press("Shift+Enter")
+
+
+def cell_output(page, index: int):
+    """The output area locator of cell ``index``."""
+    cell = page.locator(".jp-NotebookPanel .jp-Notebook .jp-Cell").nth(index)
+    return cell.locator(".jp-OutputArea")

@@ -1,0 +1,392 @@
+"""A real HTTP model server on 127.0.0.1 that answers from scripted turns.
+
+It speaks both streaming protocols: OpenAI Chat Completions (``POST .../chat/completions``)
+and Anthropic Messages (``POST .../messages``), records every request, checks each one
+the way the real API would (a bad one gets HTTP 400) and against the turn's ``expect``::
+
+    from codetether_magics.testing import ScriptedModelServer, Turn
+    with ScriptedModelServer([Turn.text("Hello there")]) as server:
+        ...  # point a provider at server.openai_base_url or server.anthropic_base_url
+        assert server.errors == []
+
+Each model request consumes the next turn; with none left the server answers HTTP 500
+"no scripted turn left". From another process::
+
+    python -m codetether_magics.testing.scripted_server --script turns.json [--port N]
+
+prints the URL on its first stdout line and serves until killed. Control endpoints for
+cross-process tests: ``POST /_scripted/turns`` (a JSON list of turns to enqueue),
+``GET /_scripted/requests``, ``GET /_scripted/errors``, ``GET /_scripted/health``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import socket
+import struct
+import sys
+import threading
+import time
+from collections import deque
+from dataclasses import asdict, dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any, Iterable, Union
+from urllib.parse import urlsplit
+
+from . import _checks
+from ._wire import ANTHROPIC, OPENAI, error_body, render
+from .turns import DropStep, HangStep, Turn
+
+__all__ = ["RecordedRequest", "ScriptedModelServer", "load_script", "main"]
+
+TurnLike = Union[Turn, dict, list, str]
+_SECRET_HEADERS = ("authorization", "x-api-key")
+
+
+@dataclass(frozen=True)
+class RecordedRequest:
+    method: str
+    path: str
+    headers: dict[str, str]  # lower-case names
+    body: Any  # the parsed JSON body (None when it was not JSON)
+    protocol: str | None  # "openai", "anthropic" or None for other paths
+
+    def to_dict(self, *, redact: bool = True) -> dict[str, Any]:
+        data = asdict(self)
+        if redact:
+            data["headers"] = {k: ("<redacted>" if k in _SECRET_HEADERS else v) for k, v in self.headers.items()}
+        return data
+
+
+class ScriptedModelServer:
+    """A loopback model server; use it as a context manager (or ``start()`` / ``close()``)."""
+
+    def __init__(self, turns: Iterable[TurnLike] = (), *, chunk_delay: float = 0.0,
+                 api_key: str | None = None, port: int = 0) -> None:
+        self.chunk_delay = chunk_delay
+        self.api_key = api_key  # when set, requests must carry it (Bearer or x-api-key)
+        self._port = port
+        self._turns: deque[Turn] = deque(_as_turn(t) for t in turns)
+        self._requests: list[RecordedRequest] = []
+        self._errors: list[str] = []
+        self._lock = threading.Condition()
+        self._stopping = threading.Event()
+        self._ids = itertools.count(1)
+        self._httpd: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    # -- lifecycle ---------------------------------------------------------------
+
+    def start(self) -> "ScriptedModelServer":
+        httpd = ThreadingHTTPServer(("127.0.0.1", self._port), _Handler)
+        httpd.daemon_threads = True
+        httpd.owner = self  # type: ignore[attr-defined]
+        self._httpd = httpd
+        # A short poll interval keeps close() fast (shutdown waits for one poll).
+        self._thread = threading.Thread(target=httpd.serve_forever, args=(0.05,), name="scripted-model-server",
+                                        daemon=True)
+        self._thread.start()
+        return self
+
+    def close(self) -> None:
+        self._stopping.set()  # wakes hanging and delayed responses
+        if self._httpd is not None:
+            self._httpd.shutdown()
+            self._httpd.server_close()
+            self._httpd = None
+
+    def __enter__(self) -> "ScriptedModelServer":
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- what tests use ------------------------------------------------------------
+
+    @property
+    def url(self) -> str:
+        if self._httpd is None:
+            raise RuntimeError("ScriptedModelServer is not running: call start() or use it in a with block")
+        host, port = self._httpd.server_address[:2]
+        return f"http://{host}:{port}"
+
+    @property
+    def openai_base_url(self) -> str:
+        return self.url + "/v1"
+
+    @property
+    def anthropic_base_url(self) -> str:
+        return self.url
+
+    @property
+    def requests(self) -> list[RecordedRequest]:
+        with self._lock:
+            return list(self._requests)
+
+    @property
+    def model_requests(self) -> list[RecordedRequest]:
+        return [r for r in self.requests if r.protocol is not None]
+
+    @property
+    def errors(self) -> list[str]:
+        with self._lock:
+            return list(self._errors)
+
+    @property
+    def remaining(self) -> int:
+        with self._lock:
+            return len(self._turns)
+
+    def enqueue(self, *turns: TurnLike) -> None:
+        parsed = [_as_turn(t) for t in turns]
+        with self._lock:
+            self._turns.extend(parsed)
+
+    def wait_for_requests(self, count: int, timeout: float = 10.0) -> list[RecordedRequest]:
+        """Block until ``count`` model requests arrived; raises TimeoutError otherwise."""
+        with self._lock:
+            if not self._lock.wait_for(lambda: self._model_request_count() >= count, timeout):
+                raise TimeoutError(f"expected {count} model requests, got {self._model_request_count()}")
+            return [r for r in self._requests if r.protocol is not None]
+
+    # -- request handling (called on handler threads) -----------------------------------
+
+    def _model_request_count(self) -> int:
+        return sum(1 for r in self._requests if r.protocol is not None)
+
+    def _record(self, request: RecordedRequest) -> int:
+        with self._lock:
+            self._requests.append(request)
+            self._lock.notify_all()
+            return self._model_request_count()
+
+    def _fail(self, message: str) -> None:
+        with self._lock:
+            self._errors.append(message)
+
+    def _next_turn(self) -> Turn | None:
+        with self._lock:
+            return self._turns.popleft() if self._turns else None
+
+    def _new_id(self, prefix: str) -> str:
+        return f"{prefix}{next(self._ids)}"
+
+    def _authorised(self, headers: dict[str, str]) -> bool:
+        if self.api_key is None:
+            return True
+        sent = headers.get("x-api-key") or headers.get("authorization", "").removeprefix("Bearer ").strip()
+        return sent == self.api_key
+
+    def answer(self, handler: "_Handler", protocol: str, request: RecordedRequest) -> None:
+        number = self._record(request)
+        if not self._authorised(request.headers):
+            handler.send_json(401, error_body(protocol, 401, "Incorrect API key provided."))
+            return
+        rejected = _checks.problems(protocol, request.headers, request.body)
+        if rejected:
+            self._fail(f"request {number} ({protocol}) rejected: " + "; ".join(rejected))
+            handler.send_json(400, error_body(protocol, 400, "; ".join(rejected)))
+            return
+        turn = self._next_turn()
+        if turn is None:
+            self._fail(f"request {number} ({protocol}): no scripted turn left")
+            handler.send_json(500, error_body(protocol, 500, "no scripted turn left"))
+            return
+        for failure in _checks.unmet(protocol, request.body, turn.expect):
+            self._fail(f"request {number} ({protocol}): {failure}")
+        if turn.http_error is not None:
+            handler.send_error_turn(protocol, turn.http_error)
+            return
+        self._stream(handler, protocol, turn, request.body)
+
+    def _stream(self, handler: "_Handler", protocol: str, turn: Turn, body: dict[str, Any]) -> None:
+        delay = self.chunk_delay if turn.chunk_delay is None else turn.chunk_delay
+        include_usage = protocol == ANTHROPIC or bool((body.get("stream_options") or {}).get("include_usage"))
+        actions = render(protocol, turn, model=str(body.get("model", "scripted-model")), new_id=self._new_id,
+                         include_usage=include_usage)
+        try:
+            for action in actions:
+                if isinstance(action, HangStep):
+                    self._stopping.wait(action.seconds)
+                    if action.seconds is None or self._stopping.is_set():
+                        handler.drop()
+                        return
+                    continue
+                handler.start_stream()
+                if isinstance(action, DropStep):
+                    handler.drop()
+                    return
+                handler.send_chunk(action)
+                if delay:
+                    self._stopping.wait(delay)
+            handler.start_stream()
+            handler.end_stream()
+        except (BrokenPipeError, ConnectionResetError):
+            handler.close_connection = True  # the client went away (an interrupt, a timeout)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # chunked streaming, so a dropped stream is detectably incomplete
+    _streaming = False
+
+    def log_message(self, format: str, *args: Any) -> None:  # keep test output quiet
+        pass
+
+    @property
+    def owner(self) -> ScriptedModelServer:
+        return self.server.owner  # type: ignore[attr-defined]
+
+    def do_GET(self) -> None:
+        path = urlsplit(self.path).path
+        owner = self.owner
+        if path == "/_scripted/requests":
+            self.send_json(200, [r.to_dict() for r in owner.requests])
+        elif path == "/_scripted/errors":
+            self.send_json(200, owner.errors)
+        elif path in ("/", "/_scripted/health"):
+            self.send_json(200, {"ok": True, "remaining": owner.remaining})
+        elif path.endswith("/models"):
+            self.send_json(200, {"object": "list", "data": [{"id": "scripted-model", "object": "model"}]})
+        else:
+            self.send_json(404, {"error": {"message": f"no such path {path}"}})
+
+    def do_POST(self) -> None:
+        path = urlsplit(self.path).path
+        raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        try:
+            body = json.loads(raw) if raw else None
+        except ValueError:
+            body = None
+        if path == "/_scripted/turns":
+            self._enqueue(body)
+            return
+        protocol = OPENAI if path.endswith("/chat/completions") else ANTHROPIC if path.endswith("/messages") else None
+        headers = {k.lower(): v for k, v in self.headers.items()}
+        request = RecordedRequest("POST", path, headers, body, protocol)
+        if protocol is None:
+            self.owner._record(request)
+            self.send_json(404, {"error": {"message": f"no such path {path}; use .../chat/completions or "
+                                                      ".../messages"}})
+            return
+        self.owner.answer(self, protocol, request)
+
+    def _enqueue(self, body: Any) -> None:
+        try:
+            turns = [_as_turn(t) for t in (body if isinstance(body, list) else [body])]
+        except ValueError as exc:
+            self.send_json(400, {"error": {"message": str(exc)}})
+            return
+        self.owner.enqueue(*turns)
+        self.send_json(200, {"ok": True, "remaining": self.owner.remaining})
+
+    # -- response helpers -------------------------------------------------------------
+
+    def send_json(self, status: int, body: Any, extra_headers: dict[str, str] | None = None) -> None:
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        for name, value in (extra_headers or {}).items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(data)
+
+    def send_error_turn(self, protocol: str, error: Any) -> None:
+        headers = {}
+        if error.retry_after is not None:
+            seconds = error.retry_after
+            headers["Retry-After"] = str(int(seconds)) if float(seconds).is_integer() else str(seconds)
+        if error.body is not None:
+            data = error.body.encode()
+            self.send_response(error.status)
+            self.send_header("Content-Type", "text/plain")
+            self.send_header("Content-Length", str(len(data)))
+            for name, value in headers.items():
+                self.send_header(name, value)
+            self.end_headers()
+            self.wfile.write(data)
+            return
+        self.send_json(error.status, error_body(protocol, error.status, error.message), headers)
+
+    def start_stream(self) -> None:
+        if self._streaming:
+            return
+        self._streaming = True
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream; charset=utf-8")
+        self.send_header("Cache-Control", "no-cache")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+
+    def send_chunk(self, data: bytes) -> None:
+        self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
+        self.wfile.flush()
+
+    def end_stream(self) -> None:
+        self.wfile.write(b"0\r\n\r\n")
+        self.wfile.flush()
+        self._streaming = False
+
+    def drop(self) -> None:
+        """Cut the connection with a TCP reset, leaving the chunked body incomplete."""
+        self.close_connection = True
+        try:
+            self.wfile.flush()
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            self.connection.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+
+
+def _as_turn(turn: TurnLike) -> Turn:
+    return turn if isinstance(turn, Turn) else Turn.from_dict(turn)
+
+
+def load_script(path: str | Path) -> list[Turn]:
+    """Turns from a JSON file: a list of turns, or ``{"turns": [...]}``."""
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"Cannot read the turn script {path}: {exc}") from None
+    if isinstance(data, dict) and "turns" in data:
+        data = data["turns"]
+    if not isinstance(data, list):
+        raise ValueError(f"The turn script {path} must hold a JSON list of turns (or {{\"turns\": [...]}})")
+    try:
+        return [Turn.from_dict(t) for t in data]
+    except ValueError as exc:
+        raise ValueError(f"In the turn script {path}: {exc}") from None
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m codetether_magics.testing.scripted_server",
+                                     description="Serve scripted model turns on 127.0.0.1 (OpenAI and Anthropic "
+                                                 "streaming). Prints the URL, then serves until killed.")
+    parser.add_argument("--script", help="JSON file with a list of turns (more can be POSTed to /_scripted/turns)")
+    parser.add_argument("--port", type=int, default=0, help="port to bind (default: a free one)")
+    parser.add_argument("--chunk-delay", type=float, default=0.0, help="seconds between streamed chunks")
+    parser.add_argument("--api-key", help="require this API key on model requests")
+    args = parser.parse_args(argv)
+    try:
+        turns = load_script(args.script) if args.script else []
+    except ValueError as exc:
+        parser.error(str(exc))
+    server = ScriptedModelServer(turns, chunk_delay=args.chunk_delay, api_key=args.api_key, port=args.port)
+    import signal
+
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    with server:
+        print(server.url, flush=True)
+        try:
+            while True:
+                time.sleep(3600)
+        except KeyboardInterrupt:
+            pass
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

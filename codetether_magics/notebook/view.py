@@ -1,0 +1,355 @@
+"""The live view of a running ``%%codetether`` cell, and the cell's one final output.
+
+One ``ipywidgets.HTML`` rendered in the kernel (see ``render``), inside a ``VBox`` that
+grows Approve / Deny buttons only while a tool waits for approval. Updates are throttled:
+jupyter_server drops iopub messages above 1000/s, and every ``value`` change resends the
+whole HTML. The first change goes out at once (leading edge), later ones are coalesced to
+at most one per ``min_interval`` with a trailing flush on the running asyncio loop.
+
+The widget is displayed with a fixed ``text/plain`` and ``text/html`` beside the widget
+mimetype, so nbval and static viewers see the same thing every run; the answer itself is
+left by ``final_bundle``, which holds nothing that changes between runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from typing import Any, Callable
+
+from . import render
+from .render import escape_markdown_html
+
+__all__ = ["VIEW_HTML", "VIEW_TEXT", "LiveView", "ViewState", "final_bundle"]
+
+VIEW_TEXT = "CodeTether agent view"
+VIEW_HTML = "<p><em>CodeTether agent view (a live widget while the cell runs; the answer follows).</em></p>"
+WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
+
+
+def final_bundle(text: str, *, error: str | None = None) -> dict[str, str]:
+    """The cell's final output: a pure function of its arguments (no ids, clocks, durations).
+
+    ``text/markdown`` is the answer with raw HTML made inert; ``text/plain`` is the answer as
+    written. An error is appended as a quoted line in both.
+    """
+    answer = text.strip()
+    markdown, plain = [], []
+    if answer:
+        markdown.append(escape_markdown_html(answer))
+        plain.append(answer)
+    if error:
+        markdown.append(_quote_error(error))
+        plain.append(f"Error: {error}")
+    if not markdown:
+        markdown, plain = ["*(no answer)*"], ["(no answer)"]
+    return {"text/markdown": "\n\n".join(markdown), "text/plain": "\n\n".join(plain)}
+
+
+def _quote_error(message: str) -> str:
+    # Backslash-escape ASCII punctuation so the message renders literally, never as Markdown/HTML.
+    literal = "".join(f"\\{c}" if c.isascii() and not c.isalnum() and c not in " \n" else c for c in message)
+    lines = literal.splitlines() or [""]
+    return "\n".join([f"> **Error:** {lines[0]}", *(f"> {line}" for line in lines[1:])])
+
+
+class _Block:
+    """One part of the view: answer text, thinking, a tool call or an error."""
+
+    __slots__ = ("kind", "text", "done", "name", "arguments", "output", "success", "duration_ms", "note", "html")
+
+    def __init__(self, kind: str, **fields: Any) -> None:
+        self.kind, self.text, self.done = kind, "", False
+        self.name = self.arguments = self.note = ""
+        self.output: str | None = None
+        self.success: bool | None = None
+        self.duration_ms: int | None = None
+        self.html: str | None = None  # cached render; None when it must be rendered again
+        for key, value in fields.items():
+            setattr(self, key, value)
+
+    def render(self) -> str:
+        if self.html is None:
+            self.html = self._render()
+        return self.html
+
+    def _render(self) -> str:
+        if self.kind == "text":
+            return render.render_text(self.text)
+        if self.kind == "thinking":
+            return render.render_thinking(self.text, done=self.done)
+        if self.kind == "tool":
+            return render.render_tool(
+                name=self.name, arguments=self.arguments, output=self.output,
+                success=self.success, duration_ms=self.duration_ms, note=self.note,
+            )
+        return render.render_error(self.text)
+
+
+class ViewState:
+    """What the view shows, built from ``SessionEvent``s; ``html()`` renders it."""
+
+    def __init__(self, model: str | None = None) -> None:
+        self.model = model
+        self.blocks: list[_Block] = []
+        self.tools: dict[str, _Block] = {}
+        self.status = ""
+        self.prompt_tokens = self.completion_tokens = 0
+        self.footer: list[str] | None = None  # set by finish
+        self.approval: str = ""  # the rendered question while asking
+
+    # -- events ---------------------------------------------------------------
+
+    def apply(self, event: Any) -> None:
+        handler = getattr(self, f"_on_{getattr(event, 'type', '')}", None)
+        if handler is not None:  # an event type this view does not know is ignored
+            handler(event)
+
+    def _on_text_chunk(self, event: Any) -> None:
+        self._set_text(event.text, done=False)
+        self.status = "Writing…"
+
+    def _on_text_complete(self, event: Any) -> None:
+        self._set_text(event.text, done=True)
+
+    def _set_text(self, text: str, *, done: bool) -> None:
+        block = self._open_block("text")
+        earlier = "".join(b.text for b in self.blocks if b.kind == "text" and b is not block)
+        if earlier and text.startswith(earlier):  # the text is cumulative over the whole turn
+            text = text[len(earlier):]
+        block.text, block.done, block.html = text, done, None
+
+    def _on_thinking(self, event: Any) -> None:
+        block = self._open_block("thinking")
+        if getattr(event, "text", ""):
+            block.text, block.html = event.text, None
+        self.status = "Thinking…"
+
+    def _on_thinking_complete(self, event: Any) -> None:
+        block = self._open_block("thinking")
+        block.text, block.done, block.html = event.text, True, None
+
+    def _open_block(self, kind: str) -> _Block:
+        """The last block if it is an unfinished ``kind`` block, else a new one."""
+        if self.blocks and self.blocks[-1].kind == kind and not self.blocks[-1].done:
+            return self.blocks[-1]
+        return self._append(_Block(kind))
+
+    def _append(self, block: _Block) -> _Block:
+        """Add ``block``; the block before it is finished (thinking stops when the answer starts)."""
+        if self.blocks and not self.blocks[-1].done and self.blocks[-1].kind != "tool":
+            self.blocks[-1].done, self.blocks[-1].html = True, None
+        self.blocks.append(block)
+        return block
+
+    def _tool(self, event: Any) -> _Block:
+        block = self.tools.get(event.tool_call_id)
+        if block is None:
+            block = _Block("tool", name=event.name, arguments=getattr(event, "arguments", ""))
+            self.tools[event.tool_call_id] = self._append(block)
+        block.html = None
+        return block
+
+    def _on_tool_call_start(self, event: Any) -> None:
+        block = self._tool(event)
+        block.arguments = event.arguments
+        self.status = f"Running {event.name}…"
+
+    def _on_tool_call_complete(self, event: Any) -> None:
+        block = self._tool(event)
+        block.output, block.success, block.duration_ms = event.output, event.success, event.duration_ms
+        block.done, block.note = True, ""
+        self.status = f"Waiting for {self.model}…" if self.model else "Waiting for the model…"
+
+    def _on_tool_heartbeat(self, event: Any) -> None:
+        block = self._tool(event)
+        block.note = f"running… {event.elapsed_secs:.0f} s"
+        self.status = f"Running {event.name}… {event.elapsed_secs:.0f} s"
+
+    def _on_approval_request(self, event: Any) -> None:
+        self._tool(event).note = "waiting for approval"
+        self.status = f"Waiting for your approval to run {event.name}"
+
+    def _on_stream_retry(self, event: Any) -> None:
+        self.status = f"Retrying ({event.attempt}/{event.max_restarts}): {event.reason}"
+
+    def _on_usage_report(self, event: Any) -> None:
+        self.prompt_tokens += event.prompt_tokens
+        self.completion_tokens += event.completion_tokens
+        self.model = self.model or event.model
+
+    def _on_done(self, event: Any) -> None:
+        self.status = ""
+
+    def _on_error(self, event: Any) -> None:
+        self._append(_Block("error", text=event.message, done=True))
+
+    # -- the end --------------------------------------------------------------
+
+    def finish(self, *, text: str, model: str | None, usage: Any, steps: int,
+               error: str | None, elapsed: float) -> None:
+        if text.strip() and not any(b.kind == "text" and b.text.strip() for b in self.blocks):
+            self._append(_Block("text", text=text, done=True))  # nothing streamed (replay, no-stream)
+        if error and not any(b.kind == "error" and b.text == error for b in self.blocks):
+            self._append(_Block("error", text=error, done=True))
+        for block in self.blocks:
+            if block.kind == "thinking" and not block.done:
+                block.done, block.html = True, None
+        prompt = getattr(usage, "prompt_tokens", None)
+        completion = getattr(usage, "completion_tokens", None)
+        if prompt is None:
+            prompt, completion = self.prompt_tokens, self.completion_tokens
+        total = getattr(usage, "total_tokens", None) or None
+        self.footer = [
+            model or self.model or "",
+            render.format_tokens(prompt or 0, completion or 0, total),
+            f"{steps} step" + ("" if steps == 1 else "s"),
+            render.format_duration(elapsed * 1000),
+        ]
+        self.status, self.approval = "", ""
+
+    def html(self) -> str:
+        inner = [block.render() for block in self.blocks]
+        if self.approval:
+            inner.append(self.approval)
+        if self.status and self.footer is None:
+            inner.append(render.render_status(self.status))
+        if self.footer is not None:
+            inner.append(render.render_footer(self.footer))
+        return render.wrap_view("".join(inner))
+
+
+class LiveView:
+    """The widget a running cell streams into; see the module docstring."""
+
+    def __init__(
+        self,
+        *,
+        model: str | None = None,
+        min_interval: float = 0.05,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        import ipywidgets  # here, not at module import: loading the extension stays fast
+
+        self._ipywidgets = ipywidgets
+        self._state = ViewState(model)
+        self._min_interval = min_interval
+        self._clock = clock
+        self._started = clock()
+        self._last_flush = float("-inf")
+        self._timer: asyncio.TimerHandle | None = None
+        self._dirty = False
+        self._lock = threading.RLock()  # events may come from a worker thread's loop
+        self.updates = 0  # how many times the widget's value was sent
+        self.html = ipywidgets.HTML(value=self._state.html())
+        self.buttons = ipywidgets.HBox([])
+        self.widget = ipywidgets.VBox([self.html, self.buttons])
+
+    # -- display --------------------------------------------------------------
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
+        view = {"version_major": 2, "version_minor": 0, "model_id": self.widget.model_id}
+        return {WIDGET_MIME: view, "text/plain": VIEW_TEXT, "text/html": VIEW_HTML}
+
+    def show(self) -> None:
+        from IPython.display import display
+
+        display(self._repr_mimebundle_(), raw=True)
+
+    # -- updates --------------------------------------------------------------
+
+    def on_event(self, event: Any) -> None:
+        with self._lock:
+            self._state.apply(event)
+            self._request_flush()
+
+    def set_status(self, text: str) -> None:
+        with self._lock:
+            self._state.status = text
+            self._request_flush()
+
+    def finish(self, *, text: str, model: str | None, usage: Any, steps: int,
+               error: str | None = None) -> None:
+        with self._lock:
+            self._cancel_timer()
+            elapsed = self._clock() - self._started
+            self._state.finish(text=text, model=model, usage=usage, steps=steps, error=error, elapsed=elapsed)
+            self.buttons.children = ()
+            self._flush()
+
+    def _request_flush(self) -> None:
+        self._dirty = True
+        wait = self._last_flush + self._min_interval - self._clock()
+        if wait <= 0:
+            self._flush()
+        elif self._timer is None:
+            try:
+                loop = asyncio.get_running_loop()
+            except RuntimeError:
+                return  # no loop: the next event or finish() flushes
+            self._timer = loop.call_later(wait, self._on_timer)
+
+    def _on_timer(self) -> None:
+        with self._lock:
+            self._timer = None
+            if self._dirty:
+                self._flush()
+
+    def _cancel_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def _flush(self) -> None:
+        self._cancel_timer()
+        self._dirty = False
+        self._last_flush = self._clock()
+        value = self._state.html()
+        if value != self.html.value:
+            self.html.value = value
+            self.updates += 1
+
+    # -- approval -------------------------------------------------------------
+
+    async def ask_approval(self, request: Any) -> bool:
+        """Show Approve / Deny under the view and wait for a click."""
+        import json
+
+        loop = asyncio.get_running_loop()
+        decision: asyncio.Future[bool] = loop.create_future()
+
+        def decide(value: bool) -> Callable[[Any], None]:
+            def on_click(_button: Any) -> None:  # runs on the kernel's thread: hand over safely
+                loop.call_soon_threadsafe(lambda: decision.done() or decision.set_result(value))
+            return on_click
+
+        approve = self._ipywidgets.Button(description="Approve", button_style="success", icon="check")
+        deny = self._ipywidgets.Button(description="Deny", button_style="danger", icon="times")
+        approve.on_click(decide(True))
+        deny.on_click(decide(False))
+        arguments = json.dumps(request.arguments, ensure_ascii=False, default=str)
+        with self._lock:
+            self._state.approval = render.render_approval(request.name, arguments)
+            self._state.status = f"Waiting for your approval to run {request.name}"
+            self.buttons.children = (approve, deny)
+            self._flush()
+        try:
+            approved = await decision
+        finally:
+            with self._lock:
+                self.buttons.children = ()
+                self._state.approval = ""
+                self._state.status = ""
+                block = self._state.tools.get(request.tool_call_id)
+                if block is not None:
+                    block.html = None
+                    block.note = _decision_note(decision)
+                self._request_flush()
+        return approved
+
+
+def _decision_note(decision: "asyncio.Future[bool]") -> str:
+    if not decision.done() or decision.cancelled():
+        return "not decided (cancelled)"
+    return "approved, running…" if decision.result() else "denied"

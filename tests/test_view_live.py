@@ -1,0 +1,254 @@
+"""The live view: throttling, what it shows, escaping, display bundle, approval buttons."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+
+import pytest
+from IPython.core.interactiveshell import InteractiveShell
+from IPython.utils.capture import capture_output
+
+from codetether_magics.agent.events import (
+    ApprovalRequestEvent,
+    DoneEvent,
+    ErrorEvent,
+    StreamRetryEvent,
+    TextChunkEvent,
+    TextCompleteEvent,
+    ThinkingCompleteEvent,
+    ThinkingEvent,
+    ToolCallCompleteEvent,
+    ToolCallStartEvent,
+    ToolHeartbeatEvent,
+    UsageReportEvent,
+)
+from codetether_magics.agent.tooling import ApprovalRequest
+from codetether_magics.notebook.view import VIEW_HTML, VIEW_TEXT, WIDGET_MIME, LiveView
+from codetether_magics.session.model import Usage
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def count_value_changes(view: LiveView) -> list[str]:
+    seen: list[str] = []
+    view.html.observe(lambda change: seen.append(change["new"]), names="value")
+    return seen
+
+
+def test_first_event_updates_the_widget_at_once():
+    view = LiveView(clock=FakeClock())
+    seen = count_value_changes(view)
+    view.on_event(TextChunkEvent(text="Hel"))
+    assert len(seen) == 1 and view.updates == 1
+    assert "Hel" in view.html.value
+
+
+def test_burst_without_a_loop_is_coalesced_to_twenty_per_second():
+    clock = FakeClock()
+    view = LiveView(clock=clock)
+    seen = count_value_changes(view)
+    text = ""
+    for i in range(1000):  # 1000 tokens over one simulated second
+        text += f"w{i} "
+        view.on_event(TextChunkEvent(text=text))
+        clock.now += 0.001
+    assert 18 <= len(seen) <= 21, len(seen)
+    view.finish(text=text, model="openai/gpt-4o", usage=None, steps=1)
+    assert len(seen) <= 22
+    assert "w999" in view.html.value  # finish always flushes the last state
+
+
+async def test_burst_on_a_running_loop_gets_a_leading_and_a_trailing_update():
+    view = LiveView(min_interval=0.05)
+    flushed = asyncio.Event()
+    seen = count_value_changes(view)
+    view.html.observe(lambda change: flushed.set(), names="value")
+    text = ""
+    for i in range(1000):
+        text += f"t{i} "
+        view.on_event(TextChunkEvent(text=text))
+    assert len(seen) == 1  # the leading edge; the rest waits for the trailing flush
+    assert "t999" not in view.html.value
+    flushed.clear()
+    await asyncio.wait_for(flushed.wait(), timeout=2)
+    assert len(seen) == 2
+    assert "t999" in view.html.value  # the trailing flush carried the latest text, without finish()
+
+
+async def test_events_from_a_worker_thread_loop_flush_on_that_loop():
+    view = LiveView(min_interval=0.02)
+    done = threading.Event()
+
+    async def stream():
+        trailing = asyncio.Event()
+        view.html.observe(lambda change: trailing.set(), names="value")
+        for i in range(200):
+            view.on_event(TextChunkEvent(text="x" * i + "END"))
+        trailing.clear()  # set by the leading update; now wait for the trailing one
+        await asyncio.wait_for(trailing.wait(), timeout=2)
+        done.set()
+
+    thread = threading.Thread(target=lambda: asyncio.run(stream()))
+    thread.start()
+    thread.join(timeout=5)
+    assert done.is_set()
+    assert view.updates == 2
+    assert "x" * 199 + "END" in view.html.value
+
+
+def test_raw_html_from_the_model_and_tools_is_escaped():
+    view = LiveView(clock=FakeClock())
+    view.on_event(TextChunkEvent(text="Look: <script>alert(1)</script> and [x](javascript:alert(1))"))
+    view.on_event(ToolCallStartEvent(tool_call_id="c1", name="<b>py</b>", arguments='{"code": "<img src=x onerror=1>"}'))
+    view.on_event(ToolCallCompleteEvent(tool_call_id="c1", name="<b>py</b>", output="<iframe>", success=True, duration_ms=5))
+    view.finish(text="", model=None, usage=None, steps=1)
+    value = view.html.value
+    for raw in ("<script", "<img", "<iframe", "<b>py", 'href="javascript'):
+        assert raw not in value
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in value
+    assert "&lt;iframe&gt;" in value
+
+
+def test_markdown_is_rendered():
+    view = LiveView(clock=FakeClock())
+    view.on_event(TextCompleteEvent(text="# Title\n\n**bold** and `code`\n\n| a | b |\n|---|---|\n| 1 | 2 |"))
+    value = view.html.value
+    assert "<h1>Title</h1>" in value and "<strong>bold</strong>" in value and "<code>code</code>" in value
+    assert "<table>" in value
+
+
+def test_thinking_and_tool_calls_are_collapsible_parts_in_order():
+    clock = FakeClock()
+    view = LiveView(model="openai/gpt-4o", clock=clock)
+    view.set_status("Waiting for openai/gpt-4o…")
+    assert "Waiting for openai/gpt-4o…" in view.html.value
+    events = [
+        ThinkingEvent(text="Let me think"),
+        ThinkingCompleteEvent(text="Let me think about residuals"),
+        TextChunkEvent(text="I will run code."),
+        ToolCallStartEvent(tool_call_id="c1", name="python", arguments='{"code": "x = 1"}'),
+        ToolHeartbeatEvent(tool_call_id="c1", name="python", elapsed_secs=3.2),
+        ToolCallCompleteEvent(tool_call_id="c1", name="python", output="done", success=True, duration_ms=1500),
+        ToolCallStartEvent(tool_call_id="c2", name="read_file", arguments='{"path": "missing"}'),
+        ToolCallCompleteEvent(tool_call_id="c2", name="read_file", output="no such file", success=False, duration_ms=7),
+        TextChunkEvent(text="The answer is 42."),
+        UsageReportEvent(prompt_tokens=1200, completion_tokens=34, duration_ms=900, model="openai/gpt-4o"),
+        DoneEvent(),
+    ]
+    for event in events:
+        clock.now += 1  # every event past the throttle window
+        view.on_event(event)
+    value = view.html.value
+    order = [value.index(s) for s in ("Let me think about residuals", "I will run code.", "python",
+                                      "read_file", "The answer is 42.")]
+    assert order == sorted(order)
+    assert value.count("<details") == 3  # thinking + two tool calls
+    assert "&quot;code&quot;: &quot;x = 1&quot;" in value  # arguments, indented JSON
+    assert "ok · 1.5 s" in value and "failed · 7 ms" in value
+    assert "done" in value and "no such file" in value
+    assert "Thinking…" not in value  # thinking finished when the answer began
+    view.finish(text="I will run code.The answer is 42.", model="openai/gpt-4o", usage=None, steps=2)
+    value = view.html.value
+    assert "Waiting for" not in value  # the status line is gone at the end
+    assert "openai/gpt-4o · 1,234 tokens (1,200 in, 34 out) · 2 steps" in value
+
+
+def test_cumulative_text_over_steps_is_not_repeated():
+    clock = FakeClock()
+    view = LiveView(clock=clock)
+    for event in [
+        TextCompleteEvent(text="First."),
+        ToolCallStartEvent(tool_call_id="c1", name="python", arguments="{}"),
+        ToolCallCompleteEvent(tool_call_id="c1", name="python", output="", success=True, duration_ms=1),
+        TextChunkEvent(text="First. Second."),  # whole turn so far
+    ]:
+        clock.now += 1
+        view.on_event(event)
+    assert view.html.value.count("First.") == 1
+    assert "Second." in view.html.value
+
+
+def test_status_line_for_tools_retries_and_errors():
+    clock = FakeClock()
+    view = LiveView(clock=clock)
+    view.on_event(ToolCallStartEvent(tool_call_id="c1", name="python", arguments="{}"))
+    assert "Running python…" in view.html.value
+    clock.now += 1
+    view.on_event(StreamRetryEvent(attempt=1, max_restarts=3, reason="HTTP 503"))
+    assert "Retrying (1/3): HTTP 503" in view.html.value
+    clock.now += 1
+    view.on_event(ApprovalRequestEvent(tool_call_id="c1", name="python", arguments="{}"))
+    assert "waiting for approval" in view.html.value
+    clock.now += 1
+    view.on_event(ErrorEvent(message="model <unreachable>"))
+    assert "model &lt;unreachable&gt;" in view.html.value
+
+
+def test_finish_with_an_error_and_usage_from_the_caller():
+    view = LiveView(clock=FakeClock())
+    usage = Usage(prompt_tokens=10, completion_tokens=5, total_tokens=15)
+    view.finish(text="partial", model="anthropic/claude", usage=usage, steps=1, error="Interrupted")
+    value = view.html.value
+    assert "partial" in value  # nothing streamed: finish shows the text it was given
+    assert "Interrupted" in value and "ct-error" in value
+    assert "anthropic/claude · 15 tokens (10 in, 5 out) · 1 step ·" in value
+
+
+def test_show_displays_one_widget_with_a_fixed_text_bundle():
+    InteractiveShell.instance()  # display() needs a shell to publish through
+    bundles, view_ids = [], []
+    for _ in range(2):
+        view = LiveView()
+        view_ids.append(view.widget.model_id)
+        with capture_output(display=True) as captured:
+            view.show()
+        assert len(captured.outputs) == 1
+        bundles.append(captured.outputs[0].data)
+    first, second = bundles
+    assert first["text/plain"] == second["text/plain"] == VIEW_TEXT
+    assert first["text/html"] == second["text/html"] == VIEW_HTML
+    assert first[WIDGET_MIME]["model_id"] != second[WIDGET_MIME]["model_id"]  # two real widgets
+    assert first[WIDGET_MIME]["model_id"] == view_ids[0]
+
+
+async def test_approval_buttons_approve_and_deny():
+    view = LiveView(clock=FakeClock())
+    view.on_event(ToolCallStartEvent(tool_call_id="c1", name="write_file", arguments='{"path": "a.py"}'))
+    for expected in (True, False):
+        task = asyncio.create_task(view.ask_approval(
+            ApprovalRequest(tool_call_id="c1", name="write_file", arguments={"path": "a.py"})))
+        await asyncio.sleep(0)  # let the task show its buttons
+        approve, deny = view.buttons.children
+        assert "Approve this tool call?" in view.html.value and "a.py" in view.html.value
+        (approve if expected else deny).click()
+        assert await asyncio.wait_for(task, timeout=2) is expected
+        assert view.buttons.children == ()
+    view.finish(text="", model=None, usage=None, steps=1)
+    assert "Approve this tool call?" not in view.html.value
+    assert "denied" in view.html.value
+
+
+async def test_approval_click_from_another_thread_and_cancellation():
+    view = LiveView()
+    request = ApprovalRequest(tool_call_id="c9", name="shell", arguments={"cmd": "ls"})
+    task = asyncio.create_task(view.ask_approval(request))
+    await asyncio.sleep(0)
+    approve, _ = view.buttons.children
+    clicker = threading.Thread(target=approve.click)  # a comm message handled off the loop's thread
+    clicker.start()
+    assert await asyncio.wait_for(task, timeout=2) is True
+    clicker.join()
+
+    task = asyncio.create_task(view.ask_approval(request))
+    await asyncio.sleep(0)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert view.buttons.children == ()

@@ -129,16 +129,27 @@ def _deltas(message: Message) -> Iterable[ProviderEvent]:
     yield Finish("tool_calls" if tool_index else "stop")
 
 
+def _is_title_request(request: ModelRequest) -> bool:
+    from ..agent.title import TITLE_SYSTEM
+
+    return request.system == TITLE_SYSTEM
+
+
 class ReplayProvider:
     """A ``Provider`` whose n-th ``stream`` call yields the n-th recorded assistant message."""
 
-    def __init__(self, name: str, turn: RecordedTurn, prompt: str) -> None:
+    def __init__(self, name: str, turn: RecordedTurn, prompt: str, *, title: str | None = None) -> None:
         self.name = name
         self._answers = turn.assistant_messages
         self._prompt = prompt
+        self._title = title
         self.calls = 0
 
     async def stream(self, request: ModelRequest) -> AsyncIterator[ProviderEvent]:
+        if _is_title_request(request):  # the loop's title call is not part of the recorded turn
+            yield TextDelta(self._title or "")
+            yield Finish("stop")
+            return
         if self.calls >= len(self._answers):
             raise ReplayError(
                 f"The recorded turn for {_preview(self._prompt)} has {len(self._answers)} model "
@@ -223,14 +234,16 @@ def _recorded_approver(turn: RecordedTurn):
     return approve
 
 
+# How a refused call reads in a transcript: the loop's words when the approver says no,
+# and the notebook's words when a tool was not allowed and nobody could be asked.
+_REFUSAL = re.compile(
+    r"^(Error: )?(The user did not approve this `[^`]+` call|tool '[^']+' needs approval)"
+)
+
+
 def is_refusal(tool_result: str) -> bool:
     """Whether a recorded tool result says the call was refused rather than run."""
-    from ..agent import loop
-
-    marker = getattr(loop, "REFUSAL_PREFIX", None)
-    if marker:
-        return tool_result.startswith(marker)
-    return bool(re.match(r"(?i)\s*(tool call )?(refused|denied|not approved)", tool_result))
+    return bool(_REFUSAL.match(tool_result.lstrip()))
 
 
 async def replay_turn(
@@ -256,7 +269,7 @@ async def replay_turn(
     if turn is None:
         raise _missing_turn_error(session, prompt, occurrence)
     model = session.metadata.model or REPLAY_MODEL
-    provider = ReplayProvider(model.partition("/")[0], turn, prompt)
+    provider = ReplayProvider(model.partition("/")[0], turn, prompt, title=session.title)
     result = await run_prompt(
         _session_before(session, turn),
         turn.user.text,

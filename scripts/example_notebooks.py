@@ -1,0 +1,157 @@
+"""The example notebooks' cells and the scripted model answers they are recorded with.
+
+scripts/record_notebooks.py turns each ``Example`` into notebooks/<name>.ipynb and records
+it against ``ScriptedModelServer``. Edit the cells or the answers here, then re-record.
+Each scripted turn answers one model request, in order; ``expect_*`` checks make the
+recording fail when the request is not what the notebook should send (a tool result, an image).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+from codetether_magics.testing import Turn
+
+__all__ = ["EXAMPLES", "Example"]
+
+
+@dataclass(frozen=True)
+class Example:
+    name: str
+    cells: list[tuple[str, str]]  # ("md" | "code", source)
+    turns: Callable[[], list[Turn]]
+
+
+def _about(name: str, title: str, intro: str) -> str:
+    return f"""# {title}
+
+{intro}
+
+> **The agent answers in this notebook were recorded against the project's own scripted test model
+> server** (`codetether_magics.testing.ScriptedModelServer`, by `scripts/record_notebooks.py`), not a
+> real model. They are kept in the transcript beside this notebook, `{name}.codetether.json`. With no
+> API key configured, each `%%codetether` cell is answered from that transcript (replay): no network
+> call and the same output every run, which is how `pytest --nbval notebooks` checks this notebook.
+>
+> **To record with a real model**, set a provider key before starting Jupyter (for example
+> `export OPENAI_API_KEY=sk-...`, optionally `export CODETETHER_MODEL=openai/gpt-4o-mini`), then run a
+> cell with `%%codetether --live`, or delete `{name}.codetether.json` and run all cells. New answers
+> are saved to the transcript as they arrive; `--replay` or `CODETETHER_REPLAY=1` forces replay."""
+
+
+def _setup(name: str) -> str:
+    return f"""%load_ext codetether_magics
+# nbclient and nbval do not tell the kernel which notebook it runs (JupyterLab does):
+# name it, so the transcript beside it, {name}.codetether.json, is used.
+%codetether bind {name}.ipynb"""
+
+
+# -- quickstart ------------------------------------------------------------------
+
+_QUICKSTART = Example(
+    name="quickstart",
+    cells=[
+        ("md", _about(
+            "quickstart", "codetether-magics quickstart",
+            "Load the extension, talk to the agent in a `%%codetether` cell, let it run Python in this "
+            "kernel, and see what the conversation has cost.")),
+        ("code", _setup("quickstart")),
+        ("md", "## A first conversation\n\nThe cell body is the prompt. The answer streams into a widget "
+               "while the cell runs; the cell keeps one Markdown output at the end."),
+        ("code", "%%codetether\nIn two sentences: what does a Jupyter kernel do?"),
+        ("md", "## A tool call\n\nThe agent can run code in this kernel with its `python` tool. Tools that "
+               "change things need your approval: `--allow python` gives it for this cell. The variables "
+               "the agent creates stay in the notebook."),
+        ("code", "%%codetether --allow python\nCompute the squares of 1 to 10 with Python, keep them in a "
+                 "variable named squares, and tell me their sum."),
+        ("code", "squares[-3:], sum(squares)"),
+        ("md", "## Usage\n\n`%codetether usage` shows the tokens this notebook's conversation has used."),
+        ("code", "%codetether usage"),
+        ("md", "## Next\n\n- `plots.ipynb`: send a matplotlib figure to the agent with `-i`.\n"
+               "- `data.ipynb`: the agent inspects a DataFrame and runs pandas code.\n"
+               "- `%codetether help` lists the line commands; `%%codetether?` the cell options."),
+    ],
+    turns=lambda: [
+        Turn.text("A Jupyter kernel is the process that runs the code in your notebook's cells and sends "
+                  "the results back to the page. It keeps variables in memory between cells, so each cell "
+                  "can build on the ones run before it.", usage=(48, 39)),
+        Turn.tool_call("python", {"code": "squares = [n * n for n in range(1, 11)]\nsum(squares)"},
+                       text="I'll compute that in the kernel.", usage=(131, 33), expect_tools=("python",)),
+        Turn.text("`squares` now holds the squares of 1 to 10 (`[1, 4, 9, ..., 100]`) and their sum is "
+                  "**385**.", usage=(176, 27), expect_tool_result="385"),
+    ],
+)
+
+# -- plots -----------------------------------------------------------------------
+
+_PLOT_CODE = """import matplotlib.pyplot as plt
+
+months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun"]
+visitors = [120, 135, 160, 190, 230, 280]
+fig, ax = plt.subplots(figsize=(5, 3))
+ax.plot(months, visitors, marker="o")
+ax.set_title("Visitors per month")
+ax.set_ylabel("visitors")
+plt.show()"""
+
+_PLOTS = Example(
+    name="plots",
+    cells=[
+        ("md", _about(
+            "plots", "Show the agent a plot",
+            "`-i REF` sends an image with the prompt: `last` (the last image shown above), an execution "
+            "count `N` or `Out[N]`, or a variable holding a matplotlib Figure, a PIL image, PNG/JPEG bytes "
+            "or a file path.")),
+        ("code", _setup("plots")),
+        ("code", _PLOT_CODE),
+        ("md", "`-i last` sends the figure above as a PNG; `-i fig` would send the same figure from its variable."),
+        ("code", "%%codetether -i last\nDescribe the trend in this chart in one short paragraph."),
+    ],
+    turns=lambda: [
+        Turn.text("Visitors rise every month, from 120 in January to 280 in June, and the growth speeds "
+                  "up: the monthly increase goes from 15 to 50 visitors, so the line curves upward "
+                  "instead of climbing at a steady rate.", usage=(912, 46), expect_image=True),
+    ],
+)
+
+# -- data ------------------------------------------------------------------------
+
+_SALES_CODE = """import pandas as pd
+
+sales = pd.DataFrame({
+    "region": ["North", "South", "East", "West", "North", "South", "East", "West"],
+    "quarter": ["Q1", "Q1", "Q1", "Q1", "Q2", "Q2", "Q2", "Q2"],
+    "revenue": [120.0, 95.5, 143.2, 88.0, 131.5, 102.0, 150.8, 91.3],
+})
+sales.head(3)"""
+
+_TOTALS_CODE = 'totals = sales.groupby("region")["revenue"].sum().sort_values(ascending=False)\ntotals'
+
+_DATA = Example(
+    name="data",
+    cells=[
+        ("md", _about(
+            "data", "Let the agent look at your data",
+            "The agent sees the notebook's variables through its `variables` tool (read-only: names, "
+            "types, shapes, a DataFrame's columns and dtypes) and can run code with `python`.")),
+        ("code", _setup("data")),
+        ("code", _SALES_CODE),
+        ("md", "`variables` needs no approval; `python` does, so this cell allows it with `--allow python`."),
+        ("code", "%%codetether --allow python\nWhich region had the highest total revenue? Keep the totals per "
+                 "region in a variable named totals."),
+        ("md", "The agent's `totals` is an ordinary variable of this notebook:"),
+        ("code", "totals.idxmax(), round(totals.max(), 1)"),
+    ],
+    turns=lambda: [
+        Turn.tool_call("variables", {}, usage=(240, 12), expect_tools=("python", "variables")),
+        Turn.tool_call("python", {"code": _TOTALS_CODE},
+                       text="`sales` is a DataFrame with `region`, `quarter` and `revenue` columns; I'll "
+                            "total the revenue per region.", usage=(318, 52), expect_tool_result="sales"),
+        Turn.text("**East** had the highest total revenue, 294.0 over the two quarters, ahead of North "
+                  "(251.5), South (197.5) and West (179.3). The totals are in `totals`, highest first.",
+                  usage=(402, 44), expect_tool_result="East"),
+    ],
+)
+
+EXAMPLES: dict[str, Example] = {e.name: e for e in (_QUICKSTART, _PLOTS, _DATA)}

@@ -1,0 +1,69 @@
+"""``apply_config`` and ``resolve_subcall_provider``: the Session methods of SPEC section 2, as functions.
+
+Attach them to ``Session`` as thin methods::
+
+    def apply_config(self, config, registry=None): agent.config.apply_config(self, config, registry)
+    def resolve_subcall_provider(self, registry): return agent.config.resolve_subcall_provider(self, registry)
+
+The resolved subcall provider is runtime state (a provider object holds credentials), so
+it is kept in private attributes of the session and never written to the session file.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from ..session.model import Config
+
+__all__ = ["apply_config", "resolve_subcall_provider", "subcall_provider"]
+
+log = logging.getLogger(__name__)
+
+_PROVIDER_ATTR = "_subcall_provider"
+_MODEL_ATTR = "_subcall_model_name"
+
+
+def _set(session: Any, provider: Any, model_name: str | None) -> None:
+    # object.__setattr__ keeps pydantic from treating these as (serialised) extra fields
+    object.__setattr__(session, _PROVIDER_ATTR, provider)
+    object.__setattr__(session, _MODEL_ATTR, model_name)
+
+
+def subcall_provider(session: Any) -> tuple[Any, str] | None:
+    """The (provider, provider-local model) resolved for ``metadata.rlm.subcall_model``, if any."""
+    provider = getattr(session, _PROVIDER_ATTR, None)
+    model_name = getattr(session, _MODEL_ATTR, None)
+    return (provider, model_name) if provider is not None and model_name else None
+
+
+def apply_config(session: Any, config: Config, registry: Any = None) -> None:
+    """Copy ``config.rlm`` into ``session.metadata.rlm`` and re-resolve the subcall model (idempotent).
+
+    A failed resolution is logged, never raised: subcalls then use the root model.
+    """
+    if not isinstance(config, Config):
+        raise TypeError(f"apply_config needs a codetether_magics.Config, not {type(config).__name__}")
+    session.metadata.rlm = config.rlm.model_copy(deep=True)
+    _set(session, None, None)
+    if registry is not None:
+        resolve_subcall_provider(session, registry)
+
+
+def resolve_subcall_provider(session: Any, registry: Any) -> tuple[Any, str] | None:
+    """Resolve ``metadata.rlm.subcall_model`` against ``registry`` once; log (not raise) a failure."""
+    already = subcall_provider(session)
+    if already is not None:
+        return already
+    selector = session.metadata.rlm.subcall_model
+    if not selector:
+        return None
+    try:
+        provider, model_name = registry.resolve_model(selector)
+    except Exception as exc:  # noqa: BLE001 - the seed logs and falls back to the root model
+        log.warning("RLM subcall_model %r could not be resolved (%s); subcalls will use the root model",
+                    selector, exc)
+        return None
+    _set(session, provider, model_name)
+    log.debug("RLM subcall model resolved: %s", model_name)
+    return provider, model_name

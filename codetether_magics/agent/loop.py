@@ -1,0 +1,302 @@
+"""The agent loop behind ``Session.prompt``, ``prompt_with_events`` and ``prompt_with_events_and_images``.
+
+One turn: the user message (with its images) joins the transcript; then steps until the
+model answers without tool calls or ``max_steps`` is reached. A step is one streamed
+model call plus the tool calls it asked for. Events (SPEC section 6), in order, per step:
+
+    thinking                           a step starts (then thinking{text} while reasoning streams)
+    thinking_complete                  when reasoning was streamed
+    text_chunk*                        the whole answer text of the turn so far (cumulative)
+    text_complete                      the same text at the end of the step
+    usage_report                       tokens, duration and "provider/model" of this call
+    tool_call_start, [approval_request], tool_heartbeat*, tool_call_complete   per tool call
+and ``done`` last. Text that arrives beside tool calls is the step's preamble (as in the
+seed): it is streamed and completed before the tool events, and it stays part of the
+turn's text, so ``SessionResult.text`` is every step's text joined by blank lines.
+
+The title: on a session's first turn the heuristic title is set at once; after the last
+step, when ``title_model_call`` is true, ONE more short model request (same provider and
+model, no tools) asks for a better title, falling back to the heuristic on any failure.
+A scripted test server therefore sees that title request LAST in the first turn; pass
+``title_model_call=False`` to skip it.
+
+Saves: after the user message, after every step, after every tool call and at the end
+(``save=False`` skips them, e.g. for replay on an in-memory copy). On cancellation what
+streamed so far is kept (tool calls that never ran are left out or get an 'interrupted'
+result), the session is saved and ``CancelledError`` propagates.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import os
+from typing import Any, Awaitable, Callable, Sequence
+
+from ..errors import CodeTetherError
+from ..providers.base import ModelRequest, Provider
+from ..session.core import DEFAULT_MAX_STEPS, SessionResult
+from ..session.model import ImageAttachment, ImagePart, Message, TextPart, utc_now
+from .emit import EventSink, publish
+from .events import DoneEvent, ErrorEvent, TextChunkEvent, TextCompleteEvent, ThinkingEvent, UsageReportEvent
+from .prompts import default_system_prompt
+from .stream import StepStream, StreamOutcome
+from .title import model_title
+from .tool_runner import ToolRunner
+from .tooling import Approver, Tool
+from .tools import builtin_tools
+
+__all__ = ["DEFAULT_MAX_STEPS", "HEARTBEAT_INTERVAL", "run_prompt"]
+
+HEARTBEAT_INTERVAL = 10.0  # seconds between tool_heartbeat events
+INTERRUPTED_NOTE = "[interrupted by the user]"
+
+
+async def run_prompt(
+    session: Any,
+    message: str,
+    images: list[ImageAttachment],
+    events: Any,
+    registry: Any = None,
+    *,
+    model: str | None = None,
+    tools: list[Tool] | None = None,
+    approver: Approver | None = None,
+    max_steps: int | None = None,
+    system: str | None = None,
+    retry_delays: Sequence[float] = (1.0, 2.0, 4.0),
+    save: bool = True,
+    title_model_call: bool = True,
+    heartbeat_interval: float = HEARTBEAT_INTERVAL,
+    sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
+) -> SessionResult:
+    """Run one user turn of ``session`` and return its text; see the module docstring for the events.
+
+    ``events``: None, an ``asyncio.Queue`` or a callable taking one event (sync or async).
+    ``registry`` None loads ``ProviderRegistry.from_vault()``. The model is ``model``, else
+    ``session.metadata.model``, else the registry's default; the chosen "provider/model" is
+    stored in ``session.metadata.model``. ``tools`` None means the built-in tools confined to
+    ``session.metadata.directory`` (or the cwd). ``sleep`` is how retries wait (injectable).
+    """
+    sink = EventSink(events)
+    try:
+        _check_inputs(message, images)
+        limit = _max_steps(max_steps, session)
+        if registry is None:
+            from ..providers.registry import ProviderRegistry
+
+            registry = await ProviderRegistry.from_vault()
+        provider, model_id = _choose_model(session, registry, model)
+        directory = session.metadata.directory or os.getcwd()
+        tool_list = builtin_tools(directory) if tools is None else list(tools)
+        _check_tools(tool_list)
+    except CodeTetherError as exc:
+        await sink.emit(ErrorEvent(message=str(exc)))
+        raise
+    turn = _Turn(
+        session, sink, provider, model_id, tool_list, approver,
+        system=system if system is not None else default_system_prompt(directory, tool_list),
+        max_steps=limit, retry_delays=retry_delays, save=save, sleep=sleep,
+        heartbeat_interval=heartbeat_interval, title_model_call=title_model_call,
+    )
+    return await turn.run(message, images)
+
+
+# -- checks and choices -----------------------------------------------------------
+
+
+def _check_inputs(message: Any, images: Any) -> None:
+    if not isinstance(message, str):
+        raise TypeError(f"message must be a str, not {type(message).__name__}")
+    for image in images or []:
+        if not isinstance(image, ImageAttachment):
+            raise TypeError(f"images must be ImageAttachment objects, not {type(image).__name__}")
+        if not image.data_url.startswith("data:"):
+            raise ValueError(
+                f"An image must be a base64 data: URL (data:image/png;base64,...), got {image.data_url[:40]!r}"
+            )
+
+
+def _max_steps(value: int | None, session: Any) -> int:
+    chosen = value if value is not None else getattr(session, "max_steps", None)
+    chosen = DEFAULT_MAX_STEPS if chosen is None else chosen
+    if isinstance(chosen, bool) or not isinstance(chosen, int) or chosen < 1:
+        raise ValueError(f"max_steps must be a whole number >= 1 (or None for {DEFAULT_MAX_STEPS}), got {chosen!r}")
+    return chosen
+
+
+def _choose_model(session: Any, registry: Any, model: str | None) -> tuple[Provider, str]:
+    chosen = model or session.metadata.model or registry.default_model()
+    provider, model_id = registry.resolve_model(chosen)
+    session.metadata.model = f"{provider.name}/{model_id}"
+    return provider, model_id
+
+
+def _check_tools(tools: list[Tool]) -> None:
+    names = [tool.name for tool in tools]
+    duplicates = sorted({name for name in names if names.count(name) > 1})
+    if duplicates:
+        raise ValueError(f"Two tools share the name(s) {', '.join(duplicates)}; tool names must be unique.")
+
+
+def _user_message(text: str, images: list[ImageAttachment]) -> Message:
+    parts: list[Any] = [TextPart(text=text)]
+    parts += [ImagePart(url=image.data_url, mime_type=image.resolved_mime_type()) for image in images or []]
+    return Message(role="user", content=parts)
+
+
+async def _maybe_await(value: Any) -> Any:
+    return await value if inspect.isawaitable(value) else value
+
+
+# -- one turn -----------------------------------------------------------------------
+
+
+class _Turn:
+    def __init__(
+        self,
+        session: Any,
+        sink: EventSink,
+        provider: Provider,
+        model_id: str,
+        tools: list[Tool],
+        approver: Approver | None,
+        *,
+        system: str,
+        max_steps: int,
+        retry_delays: Sequence[float],
+        save: bool,
+        sleep: Callable[[float], Awaitable[Any]],
+        heartbeat_interval: float,
+        title_model_call: bool,
+    ) -> None:
+        self.session = session
+        self.sink = sink
+        self.provider = provider
+        self.model_id = model_id
+        self.tools = tools
+        self.system = system
+        self.max_steps = max_steps
+        self.retry_delays = retry_delays
+        self.save_enabled = save
+        self.sleep = sleep
+        self.title_model_call = title_model_call
+        self.runner = ToolRunner(session, sink, tools, approver, heartbeat_interval=heartbeat_interval,
+                                 save=self.save)
+        self.texts: list[str] = []  # each step's text, in order
+        self.stream: StepStream | None = None  # the model call in flight, if any
+
+    async def save(self) -> None:
+        if self.save_enabled:
+            await self.session.save()
+
+    @property
+    def label(self) -> str:
+        return f"{self.provider.name}/{self.model_id}"
+
+    def turn_text(self) -> str:
+        return "\n\n".join(self.texts)
+
+    async def run(self, message: str, images: list[ImageAttachment]) -> SessionResult:
+        first_turn = self.session.title is None
+        self.session.add_message(_user_message(message, images))
+        if first_turn:
+            await _maybe_await(self.session.generate_title())
+        try:
+            await self.save()
+            text = await self.steps()
+            if first_turn and self.title_model_call and message.strip():
+                await self.better_title(message)
+            await self.save()
+        except asyncio.CancelledError:
+            self.keep_partial()
+            await self.save()
+            raise
+        except Exception as exc:
+            await self.sink.emit(ErrorEvent(message=str(exc) or type(exc).__name__))
+            await self.save()
+            raise
+        await self.sink.emit(DoneEvent())
+        return SessionResult(text=text.strip(), session_id=self.session.id)
+
+    async def steps(self) -> str:
+        for step in range(1, self.max_steps + 1):
+            await self.sink.emit(ThinkingEvent())
+            prefix = self.turn_text() + "\n\n" if self.texts else ""
+            self.stream = StepStream(self.provider, self.sink, retry_delays=self.retry_delays, sleep=self.sleep)
+            outcome = await self.stream.run(self.request(), prefix)
+            self.stream = None
+            message = await self.record_step(step, outcome, prefix)
+            if outcome.cut is not None:
+                await self.sink.emit(ErrorEvent(
+                    message=f"The model's answer was cut off mid-stream ({outcome.cut}); what arrived is kept."))
+                return self.turn_text()
+            if not message.tool_calls:
+                return self.turn_text()
+            await self.runner.run_calls(message.tool_calls, step)
+        return await self.step_limit_note()
+
+    def request(self) -> ModelRequest:
+        return ModelRequest(
+            model=self.model_id,
+            messages=list(self.session.messages),
+            tools=[tool.spec for tool in self.tools],
+            system=self.system,
+        )
+
+    async def record_step(self, step: int, outcome: StreamOutcome, prefix: str) -> Message:
+        """Put the step's message in the transcript, emit its text and usage, publish and save."""
+        builder = outcome.builder
+        message = builder.message(without_tool_calls=outcome.cut is not None)
+        step_text = builder.text
+        if outcome.cut is not None:
+            note = f"[answer cut off: {outcome.cut}]"
+            message.content.append(TextPart(text=("\n\n" if step_text else "") + note))
+            step_text = step_text + ("\n\n" if step_text else "") + note
+            await self.sink.emit(TextChunkEvent(text=prefix + step_text))
+        if message.content:
+            self.session.add_message(message)
+        if builder.thinking:
+            publish(self.session, "thinking", {"thinking": builder.thinking, "step": step})
+        if step_text.strip():
+            self.texts.append(step_text)
+            await self.sink.emit(TextCompleteEvent(text=prefix + step_text))
+        await self.report_usage(outcome)
+        await self.save()
+        return message
+
+    async def report_usage(self, outcome: StreamOutcome) -> None:
+        usage = outcome.builder.usage
+        self.session.usage.add(usage)
+        await self.sink.emit(UsageReportEvent(
+            prompt_tokens=usage.prompt_tokens,
+            completion_tokens=usage.completion_tokens,
+            duration_ms=outcome.duration_ms,
+            model=self.label,
+        ))
+
+    async def step_limit_note(self) -> str:
+        """The model still wanted tools after ``max_steps``: say so in the turn's text (not in the transcript)."""
+        note = (f"[Stopped after {self.max_steps} step{'s' if self.max_steps > 1 else ''} (max_steps) before "
+                "a final answer; prompt again to continue, or allow more steps.]")
+        self.texts.append(note)
+        await self.sink.emit(TextChunkEvent(text=self.turn_text()))
+        await self.sink.emit(TextCompleteEvent(text=self.turn_text()))
+        return self.turn_text()
+
+    async def better_title(self, first_message: str) -> None:
+        title, usage = await model_title(self.provider, self.model_id, first_message)
+        self.session.usage.add(usage)
+        if title:
+            self.session.title = title
+            self.session.updated_at = utc_now()
+
+    def keep_partial(self) -> None:
+        """On cancellation: keep what the model call in flight streamed, without its never-run tool calls."""
+        stream, self.stream = self.stream, None
+        if stream is None or not stream.builder.has_content():
+            return
+        message = stream.builder.message(without_tool_calls=True)
+        message.content.append(TextPart(text=INTERRUPTED_NOTE))
+        self.session.add_message(message)
+        self.session.usage.add(stream.builder.usage)

@@ -1,0 +1,185 @@
+"""Running the tool calls of one step: approval, heartbeats, capped results, audit records.
+
+For each call, in order: ``tool_call_start``; for a tool that changes things an
+``approval_request`` and the approver's answer (no approver means refused); the
+handler, with a ``tool_heartbeat`` every ``heartbeat_interval`` seconds while it runs;
+then the result goes into the transcript (capped to ``TOOL_OUTPUT_CAP`` bytes for the
+model), a ``ToolUse`` record, ``tool_call_complete`` and a save.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from typing import Any, Awaitable, Callable
+
+from ..errors import ToolError
+from ..session.model import Message, ToolCallPart, ToolResultPart, ToolUse
+from .emit import EventSink, publish
+from .events import (
+    ARGUMENTS_CAP,
+    OUTPUT_CAP,
+    ApprovalRequestEvent,
+    ToolCallCompleteEvent,
+    ToolCallStartEvent,
+    ToolHeartbeatEvent,
+    cap_text,
+)
+from .tooling import ApprovalRequest, Approver, Tool, ToolResult
+from .tools import cap_tool_output
+
+__all__ = ["INTERRUPTED_RESULT", "ToolRunner", "parse_arguments"]
+
+log = logging.getLogger(__name__)
+
+INTERRUPTED_RESULT = "Not completed: the user interrupted the turn."
+
+
+def parse_arguments(raw: str) -> dict[str, Any]:
+    """The call's JSON arguments as a dict; a ``ToolError`` the model can act on otherwise."""
+    try:
+        value = json.loads(raw or "{}")
+    except ValueError as exc:
+        raise ToolError(
+            f"The arguments were not valid JSON ({exc}); they may have been cut off. "
+            "Call the tool again with complete, shorter arguments."
+        ) from None
+    if not isinstance(value, dict):
+        raise ToolError(f"The arguments must be a JSON object, not {type(value).__name__}.")
+    return value
+
+
+class ToolRunner:
+    def __init__(
+        self,
+        session: Any,
+        sink: EventSink,
+        tools: list[Tool],
+        approver: Approver | None,
+        *,
+        heartbeat_interval: float,
+        save: Callable[[], Awaitable[None]],
+    ) -> None:
+        self._session = session
+        self._sink = sink
+        self._tools = {tool.name: tool for tool in tools}
+        self._approver = approver
+        self._heartbeat = heartbeat_interval
+        self._save = save
+        self._recorded: set[str] = set()  # call ids whose result is in the transcript
+
+    async def run_calls(self, calls: list[ToolCallPart], step: int) -> None:
+        """Run ``calls`` one after another; on cancellation every call left gets an 'interrupted' result."""
+        try:
+            for call in calls:
+                await self._run_one(call, step)
+        except asyncio.CancelledError:
+            for call in calls:
+                if call.id not in self._recorded:
+                    self._record(call, {}, INTERRUPTED_RESULT, False)
+            raise
+
+    async def _run_one(self, call: ToolCallPart, step: int) -> None:
+        await self._sink.emit(
+            ToolCallStartEvent(tool_call_id=call.id, name=call.name, arguments=cap_text(call.arguments, ARGUMENTS_CAP))
+        )
+        started = time.perf_counter()
+        args: dict[str, Any] = {}
+        try:
+            args = parse_arguments(call.arguments)
+            publish(self._session, "tool.request",
+                    {"request_id": call.id, "tool_name": call.name, "arguments": args, "step": step})
+            result = await self._execute(call, args)
+        except ToolError as exc:
+            result = ToolResult(output=f"Error: {exc}", success=False)
+        output = cap_tool_output(result.output)
+        self._record(call, args, output, result.success)
+        publish(self._session, "tool.response",
+                {"request_id": call.id, "tool_name": call.name, "output": output, "success": result.success,
+                 "step": step})
+        await self._sink.emit(
+            ToolCallCompleteEvent(
+                tool_call_id=call.id,
+                name=call.name,
+                output=cap_text(result.output, OUTPUT_CAP),
+                success=result.success,
+                duration_ms=int((time.perf_counter() - started) * 1000),
+            )
+        )
+        await self._save()
+
+    async def _execute(self, call: ToolCallPart, args: dict[str, Any]) -> ToolResult:
+        tool = self._tools.get(call.name)
+        if tool is None:
+            available = ", ".join(sorted(self._tools)) or "none"
+            raise ToolError(f"Unknown tool '{call.name}'. Available tools: {available}.")
+        if not tool.read_only:
+            refusal = await self._ask_approval(call, args)
+            if refusal is not None:
+                return ToolResult(output=refusal, success=False)
+        return await self._with_heartbeat(call, tool, args)
+
+    async def _ask_approval(self, call: ToolCallPart, args: dict[str, Any]) -> str | None:
+        """None when approved, else the message the model gets instead of a result."""
+        await self._sink.emit(
+            ApprovalRequestEvent(
+                tool_call_id=call.id,
+                name=call.name,
+                arguments=cap_text(call.arguments, ARGUMENTS_CAP),
+                reason=f"`{call.name}` can change files or run commands",
+            )
+        )
+        refused = (
+            f"The user did not approve this `{call.name}` call, so it was not run. "
+            "Do not retry it unchanged; explain what you wanted to do or ask the user."
+        )
+        if self._approver is None:
+            return refused + " (No approver is configured for this session.)"
+        try:
+            approved = await self._approver(ApprovalRequest(tool_call_id=call.id, name=call.name, arguments=args))
+        except ToolError as exc:
+            return f"{refused} ({exc})"
+        return None if approved is True else refused
+
+    async def _with_heartbeat(self, call: ToolCallPart, tool: Tool, args: dict[str, Any]) -> ToolResult:
+        started = time.perf_counter()
+        task = asyncio.ensure_future(tool.handler(args))
+        try:
+            while True:
+                done, _ = await asyncio.wait({task}, timeout=self._heartbeat)
+                if done:
+                    break
+                await self._sink.emit(
+                    ToolHeartbeatEvent(tool_call_id=call.id, name=call.name,
+                                       elapsed_secs=round(time.perf_counter() - started, 3))
+                )
+        except asyncio.CancelledError:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+            raise
+        return _as_result(call.name, task)
+
+    def _record(self, call: ToolCallPart, args: dict[str, Any], output: str, success: bool) -> None:
+        self._recorded.add(call.id)
+        self._session.add_message(
+            Message(role="tool", content=[ToolResultPart(tool_call_id=call.id, content=output)])
+        )
+        self._session.tool_uses.append(ToolUse(id=call.id, name=call.name, input=args, output=output, success=success))
+
+
+def _as_result(name: str, task: asyncio.Future) -> ToolResult:
+    """The handler's outcome as a ``ToolResult``; an unexpected exception becomes an error the model sees."""
+    try:
+        value = task.result()
+    except ToolError as exc:
+        return ToolResult(output=f"Error: {exc}", success=False)
+    except Exception as exc:  # noqa: BLE001 - a tool bug is reported to the model and logged, not fatal
+        log.exception("tool %s failed", name)
+        return ToolResult(output=f"Error: the {name} tool failed: {type(exc).__name__}: {exc}", success=False)
+    if isinstance(value, str):
+        return ToolResult(output=value)
+    if isinstance(value, ToolResult):
+        return value
+    return ToolResult(output=f"Error: the {name} tool returned {type(value).__name__}, not text.", success=False)

@@ -1,0 +1,158 @@
+"""The ``CodeTether`` magics: ``%%codetether`` (a prompt) and ``%codetether`` (subcommands).
+
+Importing this module costs only IPython and traitlets (already loaded in a kernel): the
+agent, pydantic, httpx and ipywidgets are imported on the first run, so ``%load_ext``
+stays fast. Configure with ``%config CodeTether.model = "openai/gpt-4o-mini"`` and likewise
+``max_steps``, ``auto_approve``, ``replay`` and ``approval_timeout``.
+"""
+
+from __future__ import annotations
+
+import shlex
+from typing import Any
+
+from IPython.core import magic_arguments as ma
+from IPython.core.error import UsageError
+from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
+from traitlets import Bool, Float, Int, Unicode
+
+__all__ = ["CodeTether", "cell_usage", "parse_cell_options"]
+
+
+@magics_class
+class CodeTether(Magics):
+    """Run the CodeTether agent from notebook cells."""
+
+    model = Unicode(
+        None, allow_none=True, help='Default model, "provider/model" (e.g. "openai/gpt-4o-mini").'
+    ).tag(config=True)
+    max_steps = Int(None, allow_none=True, help="Most model calls per cell (default 50).").tag(config=True)
+    auto_approve = Bool(
+        False, help="Run tools that change things (python, bash, edits) without asking."
+    ).tag(config=True)
+    replay = Bool(False, help="Answer every cell from the saved transcript, with no network call.").tag(
+        config=True
+    )
+    approval_timeout = Float(300.0, help="Seconds to wait for Approve / Deny before denying.").tag(
+        config=True
+    )
+
+    def __init__(self, shell: Any = None, **kwargs: Any) -> None:
+        super().__init__(shell=shell, **kwargs)
+        self._state: Any = None  # state.NotebookState, made on first use (heavy imports)
+        self._capture: Any = None  # images.ImageCapture, hooked in at load
+
+    def start_capture(self) -> None:
+        """Capture images from cell outputs from now on, so ``-i last`` finds earlier plots."""
+        from .images import ImageCapture
+
+        self._capture = ImageCapture(self.shell)
+        self._capture.register()
+
+    @property
+    def capture(self) -> Any:
+        return self._capture
+
+    def close(self) -> None:
+        """Undo ``start_capture`` and forget per-kernel state (``%unload_ext``)."""
+        if self._capture is not None:
+            self._capture.unregister()
+            self._capture = None
+        self._state = None
+
+    @property
+    def state(self) -> Any:
+        """Per-kernel state: the bound notebook, its session, prompt counts, image capture."""
+        if self._state is None:
+            from .state import NotebookState
+
+            self._state = NotebookState(self)
+        return self._state
+
+    # -- %%codetether -----------------------------------------------------------
+
+    @ma.magic_arguments(name="codetether")
+    @ma.argument("-m", "--model", help='model as "provider/model"; overrides %%config CodeTether.model')
+    @ma.argument(
+        "-i", "--image", action="append", default=[], metavar="REF",
+        help="send an image: last, N, Out[N], or a variable holding a figure, PIL image, "
+        "PNG/JPEG bytes or a file path (repeatable)",
+    )
+    @ma.argument("--new", action="store_true", help="start a new conversation (the old one is kept)")
+    @ma.argument("--session", metavar="ID", help="continue the saved session ID in this cell")
+    @ma.argument("--max-steps", type=int, metavar="N", help="most model calls for this cell")
+    @ma.argument(
+        "--allow", action="append", default=[], metavar="TOOLS",
+        help="comma-separated tools that may run without asking (python,bash,...), or all",
+    )
+    @ma.argument("--replay", action="store_true", help="answer from the saved transcript (no network)")
+    @ma.argument("--live", action="store_true", help="call the model even when a recording exists")
+    @ma.argument("--no-stream", action="store_true", help="no live view; show only the final answer")
+    @cell_magic("codetether")
+    def codetether_cell(self, line: str, cell: str) -> None:
+        """Send the cell to the agent of this notebook's CodeTether session.
+
+        The answer streams into a live view and is left as Markdown when the run ends.
+        Lines starting ``# NBVAL_`` are not sent; ``{}`` and ``$`` are sent as written.
+        """
+        from .runner import run_blocking
+
+        run_blocking(self, line, cell)
+
+    async def run_cell_async(self, line: str, body: str) -> None:
+        """What a rewritten ``%%codetether`` cell awaits under ipykernel."""
+        from .runner import run_cell
+
+        await run_cell(self, line, body)
+
+    # -- %codetether ------------------------------------------------------------
+
+    @line_magic("codetether")
+    def codetether_line(self, line: str) -> None:
+        """Manage this notebook's CodeTether session.
+
+        %codetether status              the notebook, its transcript, session, model, usage
+        %codetether new                 start a new conversation (the old one is kept)
+        %codetether list                saved sessions (this notebook's first)
+        %codetether resume ID           continue a saved session in this notebook
+        %codetether title [TEXT]        show or set the title
+        %codetether model [NAME]        show or set the model ("provider/model")
+        %codetether usage               tokens used by this session
+        %codetether export md|json [PATH]   write the transcript as Markdown or JSON
+        %codetether bind NOTEBOOK_PATH  say which notebook this kernel serves
+        %codetether help                this text
+        """
+        from .subcommands import run_subcommand
+
+        run_subcommand(self, line)
+
+
+def parse_cell_options(line: str) -> Any:
+    """Parse a ``%%codetether`` line; a bad one raises UsageError naming the problem, with the usage."""
+    parser = CodeTether.codetether_cell.parser
+    try:
+        options = parser.parse_args(shlex.split(line))  # shell quoting: -m "a/b" gives a/b
+    except (UsageError, ValueError) as exc:  # ValueError: unbalanced quotes
+        raise UsageError(f"%%codetether: {exc}\n{cell_usage()}") from None
+    problem = _option_problem(options)
+    if problem:
+        raise UsageError(f"%%codetether: {problem}\n{cell_usage()}")
+    return options
+
+
+def cell_usage() -> str:
+    usage = CodeTether.codetether_cell.parser.format_usage()  # "::\n\n  %codetether [-m MODEL] ..."
+    text = " ".join(usage.replace("::", " ").split())
+    return "Usage: %" + text + "\n(see %%codetether? for every option)"
+
+
+def _option_problem(options: Any) -> str | None:
+    if options.max_steps is not None and options.max_steps < 1:
+        return f"--max-steps must be 1 or more, got {options.max_steps}"
+    if options.replay and options.live:
+        return "--replay and --live contradict each other: choose one"
+    if options.new and options.session:
+        return "--new and --session contradict each other: choose one"
+    if options.model is not None and not options.model.strip():
+        return '--model needs a name such as "openai/gpt-4o-mini"'
+    return None

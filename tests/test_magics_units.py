@@ -1,0 +1,175 @@
+"""Pure pieces of the magics: the cell rewrite, option parsing, the notebook path, approval."""
+
+from __future__ import annotations
+
+import ast
+import asyncio
+from pathlib import Path
+
+import pytest
+from IPython.core.error import UsageError
+
+from codetether_magics.agent.tooling import ApprovalRequest, Tool
+from codetether_magics.errors import ToolError
+from codetether_magics.notebook.approval import (
+    ApprovalPolicy,
+    decide,
+    frontend_can_answer,
+    guard_tools,
+    make_approver,
+    parse_allow,
+)
+from codetether_magics.notebook.magics import parse_cell_options
+from codetether_magics.notebook.path import find_notebook, transcript_path
+from codetether_magics.notebook.transform import RUNNER_NAME, rewrite_codetether_cell
+
+
+def _rewrite(cell: str) -> list[str]:
+    return rewrite_codetether_cell(cell.splitlines(keepends=True))
+
+
+def _call_arguments(lines: list[str]) -> tuple[str, str]:
+    (statement,) = lines
+    call = ast.parse(statement).body[0].value.value  # Expr(Await(Call))
+    assert call.func.id == RUNNER_NAME
+    return call.args[0].value, call.args[1].value
+
+
+# -- the cell rewrite -----------------------------------------------------------
+
+
+def test_rewrite_keeps_braces_dollars_and_quotes_and_drops_nbval_lines():
+    cell = "\n# NBVAL_IGNORE_OUTPUT\n%%codetether -m openai/x --allow python\nf\"{x}\" costs $5 '''\n# NBVAL_SKIP\nend\\n"
+    line, body = _call_arguments(_rewrite(cell))
+    assert line == "-m openai/x --allow python"
+    assert body == "f\"{x}\" costs $5 '''\nend\\n"
+
+
+def test_rewrite_leaves_other_cells_and_help_alone():
+    for cell in ["x = 1\n", "%%capture\n%%codetether\nhi\n", "%%codetether?\n", "%%codetethers\nhi\n", "# hi\n%%codetether\nhi"]:
+        assert _rewrite(cell) == cell.splitlines(keepends=True)
+
+
+def test_rewrite_magic_without_options():
+    assert _call_arguments(_rewrite("%%codetether\nhello")) == ("", "hello")
+
+
+# -- options ----------------------------------------------------------------------
+
+
+def test_options_parse_every_flag():
+    options = parse_cell_options(
+        '-m "openai/gpt-4o-mini" -i last -i fig --new --max-steps 3 --allow python,bash --allow read --no-stream --live'
+    )
+    assert options.model == "openai/gpt-4o-mini"
+    assert options.image == ["last", "fig"]
+    assert options.new and options.live and options.no_stream and not options.replay
+    assert options.max_steps == 3
+    assert options.allow == ["python,bash", "read"]
+
+
+@pytest.mark.parametrize(
+    ("line", "problem"),
+    [
+        ("--bogus", "unrecognized arguments: --bogus"),
+        ("--max-steps many", "invalid int value: 'many'"),
+        ("--max-steps 0", "--max-steps must be 1 or more"),
+        ("--replay --live", "choose one"),
+        ("--new --session abc", "choose one"),
+        ("-m", "expected one argument"),
+    ],
+)
+def test_bad_options_answer_with_usage_and_the_problem(line, problem):
+    with pytest.raises(UsageError) as caught:
+        parse_cell_options(line)
+    message = str(caught.value)
+    assert problem in message
+    assert "Usage: %%codetether [-m MODEL]" in message
+
+
+# -- notebook path ----------------------------------------------------------------
+
+
+def test_notebook_path_order(tmp_path: Path):
+    env = {"JPY_SESSION_NAME": str(tmp_path / "b.ipynb"), "CODETETHER_NOTEBOOK": str(tmp_path / "d.ipynb")}
+    ns = {"__session__": str(tmp_path / "a.ipynb"), "__vsc_ipynb_file__": str(tmp_path / "c.ipynb")}
+    assert find_notebook(ns, env, cwd=tmp_path).path.name == "a.ipynb"
+    assert find_notebook({}, env, cwd=tmp_path).path.name == "b.ipynb"
+    assert find_notebook({"__vsc_ipynb_file__": ns["__vsc_ipynb_file__"]}, {}, cwd=tmp_path).path.name == "c.ipynb"
+    assert find_notebook({}, {"CODETETHER_NOTEBOOK": "d.ipynb"}, cwd=tmp_path).path == tmp_path / "d.ipynb"
+    bound = find_notebook({}, {"CODETETHER_NOTEBOOK": "d.ipynb"}, bound="sub/e.ipynb", cwd=tmp_path)
+    assert bound.path == tmp_path / "sub" / "e.ipynb" and bound.source == "%codetether bind"
+    # A JupyterLab console's session name is not a notebook: skipped.
+    assert find_notebook({}, {"JPY_SESSION_NAME": "Console 1"}, cwd=tmp_path).path.name == "notebook.ipynb"
+
+
+def test_notebook_fallback_is_the_only_notebook_or_a_fixed_name(tmp_path: Path):
+    assert find_notebook({}, {}, cwd=tmp_path).path == tmp_path / "notebook.ipynb"
+    (tmp_path / "analysis.ipynb").write_text("{}")
+    found = find_notebook({}, {}, cwd=tmp_path)
+    assert found.path == tmp_path / "analysis.ipynb"
+    assert found.transcript == tmp_path / "analysis.codetether.json"
+    (tmp_path / "other.ipynb").write_text("{}")
+    assert find_notebook({}, {}, cwd=tmp_path).path == tmp_path / "notebook.ipynb"
+    assert transcript_path(Path("/x/my.data.ipynb")) == Path("/x/my.data.codetether.json")
+
+
+# -- approval ---------------------------------------------------------------------
+
+
+def test_approval_decisions():
+    assert decide("python", ApprovalPolicy()) == "refuse"
+    assert decide("python", ApprovalPolicy(can_ask=True)) == "ask"
+    assert decide("python", ApprovalPolicy(allowed=frozenset({"python"}))) == "allow"
+    assert decide("python", ApprovalPolicy(allowed=frozenset({"all"}))) == "allow"
+    assert decide("python", ApprovalPolicy(allowed=frozenset({"bash"}))) == "refuse"
+    assert decide("python", ApprovalPolicy(auto_approve=True)) == "allow"
+
+
+def test_frontend_detection():
+    assert not frontend_can_answer({}, {})
+    assert frontend_can_answer({}, {"JPY_SESSION_NAME": "/n/a.ipynb"})
+    assert frontend_can_answer({"__session__": "/n/a.ipynb"}, {})
+    assert frontend_can_answer({"__vsc_ipynb_file__": "/n/a.ipynb"}, {})
+
+
+def test_parse_allow_names_unknown_tools():
+    assert parse_allow(["python, bash", "all"], ["python", "bash"]) == {"python", "bash", "all"}
+    with pytest.raises(ValueError, match=r"unknown tool 'pyhton'.*Known tools: bash, python"):
+        parse_allow(["pyhton"], ["python", "bash"])
+
+
+def _tool(name: str, read_only: bool) -> Tool:
+    async def handler(arguments):
+        return "ran"
+
+    return Tool(name, "d", {"type": "object"}, handler, read_only=read_only)
+
+
+async def test_refused_tool_tells_the_model_how_to_allow_it():
+    (python, variables) = guard_tools([_tool("python", False), _tool("variables", True)], ApprovalPolicy())
+    assert python.read_only  # the loop must not ask anybody: it runs the refusal
+    with pytest.raises(ToolError, match=r"tool 'python' needs approval; re-run the cell with --allow python"):
+        await python.handler({"code": "1"})
+    assert await variables.handler({}) == "ran"
+    (allowed,) = guard_tools([_tool("python", False)], ApprovalPolicy(allowed=frozenset({"python"})))
+    assert not allowed.read_only and await allowed.handler({}) == "ran"
+
+
+async def test_approver_asks_and_times_out_as_deny():
+    request = ApprovalRequest("call_1", "python", {"code": "1"})
+    asked = []
+
+    async def ask(req):
+        asked.append(req)
+        return True
+
+    assert await make_approver(ApprovalPolicy(can_ask=True), ask)(request) is True
+    assert asked == [request]
+
+    async def never(req):
+        await asyncio.Event().wait()
+
+    assert await make_approver(ApprovalPolicy(can_ask=True, timeout=0.01), never)(request) is False
+    assert await make_approver(ApprovalPolicy(), ask)(request) is False
+    assert await make_approver(ApprovalPolicy(auto_approve=True), None)(request) is True

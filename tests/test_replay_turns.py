@@ -66,7 +66,7 @@ def test_a_turn_runs_up_to_the_next_user_message():
     assert turn is not None
     assert [m.role for m in turn.replies] == ["assistant", "tool", "assistant"]
     assert turn.tool_results() == {"call_1": "1024"}
-    assert turn.final_text == "It is **1024**."
+    assert turn.final_text == "Let me compute.\n\nIt is **1024**."
 
 
 def test_unknown_prompt_and_bad_occurrence():

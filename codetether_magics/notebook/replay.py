@@ -66,9 +66,9 @@ class RecordedTurn:
 
     @property
     def final_text(self) -> str:
-        """The text of the last assistant message: what the cell showed at the end."""
-        answers = self.assistant_messages
-        return answers[-1].text if answers else ""
+        """The turn's text as the loop returns it: every step's text, joined by blank lines."""
+        texts = [m.text for m in self.assistant_messages if m.text.strip()]
+        return "\n\n".join(texts).strip()
 
     def tool_results(self) -> dict[str, str]:
         """Recorded tool results by tool call id."""
@@ -281,5 +281,6 @@ async def replay_turn(
         approver=_recorded_approver(turn),
         max_steps=max_steps if max_steps is not None else session.max_steps,
         save=False,
+        title_model_call=False,
     )
     return SessionResult(text=result.text, session_id=session.id)

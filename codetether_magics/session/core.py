@@ -1,20 +1,38 @@
 """``Session``: one conversation, its transcript and where it is stored.
 
-Storage, titles and the bus are implemented in their own modules of this package;
-the agent loop (``prompt*``) is imported lazily from ``codetether_magics.agent`` so
-that this package imports nothing else of ours at import time.
+Storage lives in ``storage.py`` (the only module that writes session files), titles in
+``titles.py`` and the bus in ``bus.py``; the agent loop (``prompt*``) is imported lazily
+from ``codetether_magics.agent`` so this package imports nothing else of ours at import time.
+
+Files::
+
+    s = await Session.new()                    # not on disk until saved
+    await s.save()                             # <data dir>/sessions/<id>.json
+    nb = await Session.new()
+    await nb.save(path="analysis.codetether.json")   # binds nb to that file
+    again = await Session.load_path("analysis.codetether.json")
+    same = await Session.load(nb.id)           # found through the workspace index
 """
 
 from __future__ import annotations
 
+import asyncio
+import os
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
 from pydantic import Field, PrivateAttr, field_serializer
 
+from . import catalog, storage
+from .bus import DEFAULT_KINDS, AgentBus
+from .files import DiskStamp, not_found
 from .model import (
+    ClaimProvenance,
+    Config,
+    ExecutionProvenance,
     ImageAttachment,
     Message,
     SessionMetadata,
@@ -24,11 +42,13 @@ from .model import (
     format_time,
     utc_now,
 )
+from .paths import session_path, sessions_dir, validate_id
+from .titles import title_from_messages
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..providers.registry import ProviderRegistry
 
-__all__ = ["DEFAULT_MAX_STEPS", "Session", "SessionResult"]
+__all__ = ["DEFAULT_MAX_STEPS", "Session", "SessionResult", "list_sessions", "list_sessions_for_directory"]
 
 DEFAULT_MAX_STEPS = 50
 
@@ -54,6 +74,11 @@ class Session(_Model):
     # Runtime-only state, never written.
     _max_steps: int | None = PrivateAttr(default=None)
     _bus: Any = PrivateAttr(default=None)
+    # The file this object was loaded from or saved to, and the version of it we know.
+    _path: Path | None = PrivateAttr(default=None)
+    _disk_stamp: DiskStamp | None = PrivateAttr(default=None)
+    _saved_digest: bytes | None = PrivateAttr(default=None)
+    _saved_len: int = PrivateAttr(default=-1)
 
     @field_serializer("created_at", "updated_at")
     def _times(self, value: datetime) -> str:
@@ -72,6 +97,172 @@ class Session(_Model):
     @property
     def bus(self) -> Any:
         return self._bus
+
+    @property
+    def path(self) -> Path | None:
+        """The file this session was loaded from or last saved to (None before that)."""
+        return self._path
+
+    # -- creating, loading and saving ---------------------------------------------
+
+    @classmethod
+    async def new(cls, directory: str | os.PathLike[str] | None = None) -> "Session":
+        """A fresh session: UUID4 id, agent "build", ``metadata.directory`` = ``directory`` or cwd."""
+        session = cls()
+        session.metadata.directory = os.path.abspath(directory if directory is not None else os.getcwd())
+        session.metadata.provenance = ExecutionProvenance.for_session(session.id, session.agent)
+        return session
+
+    @classmethod
+    async def load(cls, session_id: str) -> "Session":
+        """Load ``<data dir>/sessions/<id>.json`` or the notebook file the index knows for ``id``.
+
+        Raises InvalidSessionIdError, SessionNotFoundError, SessionTooLargeError (over 512 MiB),
+        SessionCorruptError or SessionIdMismatchError; the file is never modified.
+        """
+        validate_id(session_id)
+        return await asyncio.to_thread(lambda: storage.load_file(storage.resolve_path(session_id), session_id))
+
+    @classmethod
+    async def load_path(cls, path: str | os.PathLike[str]) -> "Session":
+        """Load the session file at ``path`` (e.g. a notebook's ``analysis.codetether.json``).
+
+        The session stays bound to ``path``: ``save()`` writes back there.
+        """
+        return await asyncio.to_thread(storage.load_file, Path(path).absolute())
+
+    async def save(self, path: str | os.PathLike[str] | None = None, *, force: bool = False) -> bool:
+        """Write the session atomically (off the event loop); return False when nothing changed.
+
+        ``path``: write there and bind the session to it (default: the bound file, else
+        ``<data dir>/sessions/<id>.json``). Raises SessionConflictError when the file changed
+        on disk since this object loaded or saved it (or exists and was never loaded by it);
+        ``force=True`` overwrites anyway.
+        """
+        target = Path(path).absolute() if path is not None else (self._path or session_path(self.id))
+        return await asyncio.to_thread(storage.save_file, self, target, force)
+
+    @classmethod
+    async def delete(cls, session_id: str) -> Path:
+        """Delete the session file of ``session_id`` (checked to hold that id); return its path."""
+        validate_id(session_id)
+        return await asyncio.to_thread(storage.delete_file, session_id)
+
+    @classmethod
+    async def last_for_directory(cls, workspace: str | os.PathLike[str] | None = None) -> "Session":
+        """The most recently updated session of ``workspace`` (None: of any directory)."""
+        summary = await asyncio.to_thread(catalog.latest_summary, workspace)
+        if summary is None:
+            raise _none_for(workspace)
+        return await asyncio.to_thread(storage.load_file, summary.path, summary.id)
+
+    @classmethod
+    async def last(cls) -> "Session":
+        return await cls.last_for_directory(None)
+
+    @classmethod
+    async def last_for_directory_tail(
+        cls, workspace: str | os.PathLike[str] | None, window: int
+    ) -> "storage.TailLoad":
+        """Like ``last_for_directory`` keeping only the last ``window`` messages and tool uses.
+
+        Memory is bounded by the window while parsing. When anything was dropped the session
+        is forked (new id, title "<title> (continued)", not bound to the original file), so
+        saving the truncated copy never overwrites the full transcript.
+        """
+        if not isinstance(window, int) or isinstance(window, bool) or window < 0:
+            raise ValueError(f"window must be a whole number of messages (0 or more), not {window!r}")
+        summary = await asyncio.to_thread(catalog.latest_summary, workspace)
+        if summary is None:
+            raise _none_for(workspace)
+        loaded = await asyncio.to_thread(storage.tail_load_file, summary.path, window, summary.id)
+        if loaded.dropped > 0:
+            loaded.session._fork()
+        return loaded
+
+    def _fork(self) -> None:
+        self.id = str(uuid.uuid4())
+        if self.title:
+            self.title = f"{self.title} (continued)"
+        if self.metadata.provenance is not None:
+            self.metadata.provenance.session_id = self.id
+        storage.bind(self, session_path(self.id), None, None, -1)
+
+    # -- titles ---------------------------------------------------------------------
+
+    async def generate_title(self) -> None:
+        """Set the title from the first user message with text, unless there is one already."""
+        if self.title is None:
+            self.title = title_from_messages(self.messages)
+
+    async def regenerate_title(self) -> None:
+        """Set the title from the first user message even when one is set."""
+        title = title_from_messages(self.messages)
+        if title is not None:
+            self.title = title
+
+    def set_title(self, title: str) -> None:
+        self.title = title
+        self.updated_at = utc_now()
+
+    def clear_title(self) -> None:
+        self.title = None
+        self.updated_at = utc_now()
+
+    async def on_context_change(self, regenerate_title: bool) -> None:
+        self.updated_at = utc_now()
+        if regenerate_title:
+            await self.regenerate_title()
+
+    # -- identity, provenance, configuration ---------------------------------------
+
+    def set_agent_name(self, agent_name: str) -> None:
+        self.agent = agent_name
+        if self.metadata.provenance is not None:
+            self.metadata.provenance.set_agent_name(agent_name)
+
+    def attach_worker_task_provenance(self, worker_id: str, task_id: str) -> None:
+        if self.metadata.provenance is not None:
+            self.metadata.provenance.apply_worker_task(worker_id, task_id)
+
+    def attach_claim_provenance(self, claim: ClaimProvenance) -> None:
+        if self.metadata.provenance is not None:
+            self.metadata.provenance.apply_claim(claim)
+
+    def apply_config(self, config: Config, registry: "ProviderRegistry | None" = None) -> None:
+        """Copy ``config.rlm`` into ``metadata.rlm`` (idempotent); see ``agent.config``."""
+        from ..agent.config import apply_config
+
+        apply_config(self, config, registry)
+
+    def resolve_subcall_provider(self, registry: "ProviderRegistry") -> Any:
+        """Resolve ``metadata.rlm.subcall_model``; a failure is logged and gives None."""
+        from ..agent.config import resolve_subcall_provider
+
+        return resolve_subcall_provider(self, registry)
+
+    # -- transcript and bus ---------------------------------------------------------
+
+    def add_message(self, message: Message, *, publish: bool = True) -> None:
+        """Append ``message``, bump ``updated_at``; user/assistant text goes on the bus."""
+        self.messages.append(message)
+        self.updated_at = utc_now()
+        if publish and self._bus is not None and message.role in ("user", "assistant"):
+            self.publish(message.role, _message_payload(self, message))
+
+    def with_bus(self, bus: AgentBus) -> "Session":
+        self._bus = bus
+        return self
+
+    def publish(self, kind: str, message: dict[str, Any], correlation_id: str | None = None) -> Any:
+        """Publish on ``agent.{agent}.{kind}`` (no-op without a bus); returns the envelope."""
+        if self._bus is None:
+            return None
+        payload = dict(message)
+        if kind in DEFAULT_KINDS:
+            payload.setdefault("kind", DEFAULT_KINDS[kind])
+        payload.setdefault("agent_id", self.agent)
+        return self._bus.publish(f"agent.{self.agent}.{kind}", payload, self.agent, correlation_id)
 
     # -- the agent loop ---------------------------------------------------------
 
@@ -102,3 +293,27 @@ class Session(_Model):
         from ..agent.loop import run_prompt  # lazy: session/ must not import agent/ at import time
 
         return await run_prompt(self, message, images, events, registry, **options)
+
+
+async def list_sessions() -> list["storage.SessionSummary"]:
+    """Every readable session (data dir and notebook files the index knows), newest first."""
+    return await asyncio.to_thread(catalog.list_summaries, None)
+
+
+async def list_sessions_for_directory(
+    workspace: str | os.PathLike[str] | None = None,
+) -> list["storage.SessionSummary"]:
+    """The sessions whose ``metadata.directory`` is ``workspace`` (default: cwd), newest first."""
+    return await asyncio.to_thread(catalog.list_summaries, workspace if workspace is not None else os.getcwd())
+
+
+def _message_payload(session: Session, message: Message) -> dict[str, Any]:
+    if message.role == "user":
+        return {"text": message.text, "workspace": session.metadata.directory or "",
+                "session_id": session.id}
+    return {"from": session.agent, "to": "user", "parts": [{"type": "text", "text": message.text}]}
+
+
+def _none_for(workspace: str | os.PathLike[str] | None) -> Exception:
+    where = f"directory {os.fspath(workspace)}" if workspace is not None else "any directory"
+    return not_found(sessions_dir(), f"for {where}")

@@ -1,0 +1,73 @@
+"""Session <-> bytes, in the one layout SPEC section 3 fixes (compact JSON, fixed key order).
+
+Encoding is ``model_dump`` + ``orjson.dumps``: the model's field order is the key order
+and unknown keys (``extra="allow"``) are written back after the known ones. Decoding maps
+every way a file can be broken (empty, cut short, not UTF-8, not JSON, wrong types) to a
+:class:`SessionCorruptError` that names the file and leaves it alone.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import orjson
+from pydantic import ValidationError
+
+from ..errors import SessionCorruptError, SessionIdMismatchError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .core import Session
+
+__all__ = ["corrupt_error", "decode_session", "encode_session", "session_from_dict"]
+
+
+def encode_session(session: "Session") -> bytes:
+    return orjson.dumps(session.model_dump())
+
+
+def corrupt_error(path: Path | str, detail: str) -> SessionCorruptError:
+    return SessionCorruptError(
+        f"Session file {path} is not a valid session ({detail}). It was left untouched: "
+        "move it aside or restore it from a backup, then start a new session "
+        "(`%codetether new`)."
+    )
+
+
+def _first_validation_problem(exc: ValidationError) -> str:
+    first = exc.errors(include_url=False, include_input=False)[0]
+    where = ".".join(str(part) for part in first["loc"]) or "top level"
+    return f"{where}: {first['msg']}"
+
+
+def session_from_dict(data: Any, path: Path | str) -> "Session":
+    from .core import Session  # core imports this module
+
+    if not isinstance(data, dict):
+        raise corrupt_error(path, f"expected a JSON object, found {type(data).__name__}")
+    try:
+        return Session.model_validate(data)
+    except ValidationError as exc:
+        raise corrupt_error(path, _first_validation_problem(exc)) from None
+
+
+def decode_session(data: bytes, path: Path | str, expected_id: str | None = None) -> "Session":
+    """Parse a whole session file; ``expected_id`` must match the id inside it."""
+    if not data.strip():
+        raise corrupt_error(path, "the file is empty")
+    try:
+        parsed = orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        raise corrupt_error(path, f"not JSON: {exc}") from None
+    session = session_from_dict(parsed, path)
+    check_id(session.id, expected_id, path)
+    return session
+
+
+def check_id(found: str, expected: str | None, path: Path | str) -> None:
+    if expected is not None and found != expected:
+        raise SessionIdMismatchError(
+            f"Session file {path} holds session {found!r}, not {expected!r}: the file was "
+            f"renamed or copied. Load it by its own id ({found!r}) or rename the file to "
+            f"{found}.json."
+        )

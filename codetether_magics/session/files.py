@@ -1,0 +1,115 @@
+"""Blocking file operations for session files; callers run them in a worker thread.
+
+- :func:`read_file` reads a whole file after checking its size, and returns a
+  :class:`DiskStamp` of exactly the bytes it read (same file descriptor).
+- :func:`write_atomic` writes ``<file>.tmp``, flushes, fsyncs, renames it over the file
+  and fsyncs the folder: a crash leaves the old or the new file, never a torn one.
+- :func:`file_lock` is an advisory ``flock`` on ``<file>.lock`` that serialises writers
+  of one file across threads and processes.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+from ..errors import SessionNotFoundError, SessionTooLargeError
+
+__all__ = ["DiskStamp", "MAX_SESSION_BYTES", "file_lock", "read_file", "stamp_of", "write_atomic"]
+
+MAX_SESSION_BYTES = 512 * 1024 * 1024
+_HEAD = 256  # enough bytes to include id, title and updated_at
+
+
+@dataclass(frozen=True)
+class DiskStamp:
+    """What identifies one version of a file: any other writer changes at least one field."""
+
+    inode: int
+    size: int
+    mtime_ns: int
+    head: bytes
+
+
+def _stamp(st: os.stat_result, head: bytes) -> DiskStamp:
+    return DiskStamp(st.st_ino, st.st_size, st.st_mtime_ns, head)
+
+
+def stamp_of(path: Path) -> DiskStamp | None:
+    """The stamp of the file now on disk, or None when there is none."""
+    try:
+        with open(path, "rb") as handle:
+            st = os.fstat(handle.fileno())
+            return _stamp(st, handle.read(_HEAD))
+    except FileNotFoundError:
+        return None
+
+
+def not_found(path: Path, what: str) -> SessionNotFoundError:
+    return SessionNotFoundError(
+        f"No session {what} (looked for {path}). `%codetether list` shows the sessions "
+        "there are; `%codetether new` starts one."
+    )
+
+
+def too_large(path: Path, size: int) -> SessionTooLargeError:
+    return SessionTooLargeError(
+        f"Session file {path} is {size / 2**20:.0f} MiB, over the {MAX_SESSION_BYTES // 2**20} MiB "
+        "load limit. Resume it with a window instead: "
+        "`await Session.last_for_directory_tail(directory, window=200)`."
+    )
+
+
+def read_file(path: Path, what: str, limit: int | None = None) -> tuple[bytes, DiskStamp]:
+    limit = MAX_SESSION_BYTES if limit is None else limit
+    try:
+        handle = open(path, "rb")
+    except FileNotFoundError:
+        raise not_found(path, what) from None
+    with handle:
+        st = os.fstat(handle.fileno())
+        if st.st_size > limit:
+            raise too_large(path, st.st_size)
+        data = handle.read(limit + 1)
+    if len(data) > limit:  # grew while we read it
+        raise too_large(path, len(data))
+    return data, _stamp(st, data[:_HEAD])
+
+
+def _fsync_folder(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_atomic(path: Path, data: bytes, durable: bool = True) -> DiskStamp:
+    """Replace ``path`` with ``data`` atomically (and durably: fsync); return the new stamp."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "wb") as handle:
+        handle.write(data)
+        handle.flush()
+        if durable:
+            os.fsync(handle.fileno())
+    os.replace(tmp, path)
+    if durable:
+        _fsync_folder(path.parent)
+    return _stamp(os.stat(path), data[:_HEAD])
+
+
+@contextmanager
+def file_lock(path: Path) -> Iterator[None]:
+    """Hold an exclusive advisory lock for ``path`` (on ``<path>.lock``)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path.with_name(path.name + ".lock"), os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock

@@ -1,0 +1,210 @@
+"""The one owner of session files: load, save, tail-load, list, find the latest, delete.
+
+Everything here is blocking and runs in a worker thread (``Session`` wraps it with
+``asyncio.to_thread``). Saving is atomic and fsync'd (see ``files.write_atomic``),
+is skipped when the bytes are the ones already on disk, and refuses with
+:class:`SessionConflictError` when the file changed since this session object loaded or
+last saved it, so two writers of one session never silently lose a turn.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections import deque
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Callable
+
+import orjson
+
+from ..errors import SessionConflictError
+from . import index
+from .codec import check_id, corrupt_error, decode_session, encode_session, session_from_dict
+from .files import DiskStamp, file_lock, not_found, read_file, stamp_of, write_atomic
+from .header import SessionSummary, directory_key
+from .jsonstream import JsonStream, JsonStreamError
+from .paths import session_path, sessions_dir, validate_id
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .core import Session
+
+__all__ = ["SessionSummary", "TailLoad", "load_file", "resolve_path", "save_file", "tail_load_file"]
+
+
+@dataclass(frozen=True)
+class TailLoad:
+    """A session resumed with only its last ``window`` messages and tool uses in memory.
+
+    ``dropped`` counts the messages plus tool uses left out; ``file_bytes`` is the file's size.
+    """
+
+    session: "Session"
+    dropped: int
+    file_bytes: int
+
+
+# -- fingerprints -------------------------------------------------------------
+
+
+def _digest(data: bytes) -> bytes:
+    return hashlib.sha1(data, usedforsecurity=False).digest()
+
+
+def _digest_in_background(data: bytes) -> Callable[[], bytes]:
+    """Hash on another thread (hashlib releases the GIL) while this one parses or writes."""
+    box: list[bytes] = []
+    worker = threading.Thread(target=lambda: box.append(_digest(data)), daemon=True)
+    worker.start()
+
+    def result() -> bytes:
+        worker.join()
+        return box[0]
+
+    return result
+
+
+def bind(session: "Session", path: Path, stamp: DiskStamp | None, digest: bytes | None, size: int) -> None:
+    """Remember which file (and which version of it) this session object corresponds to."""
+    session._path = path
+    session._disk_stamp = stamp
+    session._saved_digest = digest
+    session._saved_len = size
+
+
+# -- where an id lives ----------------------------------------------------------
+
+
+def resolve_path(session_id: str) -> Path:
+    """``sessions/<id>.json``, else the notebook file the index knows for ``session_id``."""
+    path = session_path(session_id)
+    if path.exists():
+        return path
+    elsewhere = index.lookup_path(session_id)
+    return elsewhere if elsewhere is not None and elsewhere.exists() else path
+
+
+def in_sessions_dir(path: Path) -> bool:
+    return path.parent.resolve() == sessions_dir().resolve()
+
+
+# -- load -----------------------------------------------------------------------
+
+
+def load_file(path: Path, expected_id: str | None = None) -> "Session":
+    what = repr(expected_id) if expected_id else f"file {path}"
+    data, stamp = read_file(path, what)
+    digest = _digest_in_background(data)
+    session = decode_session(data, path, expected_id)
+    bind(session, path, stamp, digest(), len(data))
+    return session
+
+
+def tail_load_file(path: Path, window: int, expected_id: str | None = None) -> TailLoad:
+    """Parse ``path`` keeping only the last ``window`` messages and tool uses (bounded memory)."""
+    if window < 0:
+        raise ValueError(f"window must be 0 or more, not {window}")
+    fields: dict[str, object] = {}
+    dropped = 0
+    stamp = stamp_of(path)  # before reading: a change while we read shows up as a conflict later
+    try:
+        handle = open(path, "rb")
+    except FileNotFoundError:
+        raise not_found(path, repr(expected_id) if expected_id else f"file {path}") from None
+    with handle:
+        stream = JsonStream(handle)
+        try:
+            for key in stream.iter_object_keys():
+                if key in ("messages", "tool_uses"):
+                    kept: deque[bytes] = deque(maxlen=window)
+                    total = 0
+                    for raw in stream.iter_array():
+                        kept.append(raw)
+                        total += 1
+                    dropped += total - len(kept)
+                    fields[key] = [orjson.loads(raw) for raw in kept]
+                else:
+                    fields[key] = orjson.loads(stream.read_value())
+            if not stream.at_end():
+                raise JsonStreamError("unexpected data after the session object")
+        except (JsonStreamError, ValueError) as exc:
+            raise corrupt_error(path, str(exc) or "empty file") from None
+        file_bytes = stream.bytes_read
+    session = session_from_dict(fields, path)
+    check_id(session.id, expected_id, path)
+    bind(session, path, stamp, None, -1)
+    return TailLoad(session=session, dropped=dropped, file_bytes=file_bytes)
+
+
+# -- save -----------------------------------------------------------------------
+
+
+def _conflict(path: Path) -> SessionConflictError:
+    return SessionConflictError(
+        f"Session file {path} was changed by another writer since this session was loaded or "
+        "last saved; saving would overwrite that writer's turns. Reload it "
+        "(`await Session.load_path(path)` or `%codetether resume ID`) and repeat your last "
+        "step, or save this copy elsewhere with `await session.save(path=...)`."
+    )
+
+
+def _summary(session: "Session", path: Path, stamp: DiskStamp) -> SessionSummary:
+    meta = session.metadata
+    return SessionSummary(
+        id=session.id, title=session.title, created_at=session.created_at,
+        updated_at=session.updated_at, directory=meta.directory, model=meta.model,
+        notebook=meta.notebook, path=path, file_bytes=stamp.size, mtime_ns=stamp.mtime_ns,
+    )
+
+
+def save_file(session: "Session", path: Path, force: bool = False) -> bool:
+    """Write ``session`` to ``path``; False when the file already holds exactly these bytes."""
+    validate_id(session.id)
+    folder_mtimes = None
+    with file_lock(path):
+        data = encode_session(session)
+        on_disk = stamp_of(path)
+        expected = session._disk_stamp if session._path == path else None
+        if on_disk is not None and on_disk != expected and not force:
+            raise _conflict(path)
+        digest: Callable[[], bytes]
+        if on_disk is not None and on_disk == expected and len(data) == session._saved_len:
+            same = _digest(data)
+            if same == session._saved_digest:
+                return False
+            digest = lambda: same  # noqa: E731
+        else:
+            digest = _digest_in_background(data)
+        if in_sessions_dir(path):
+            with file_lock(path.parent):  # "sessions.lock": brackets the folder mtime change
+                before = index.folder_mtime_ns()
+                stamp = write_atomic(path, data)
+                folder_mtimes = (before, index.folder_mtime_ns())
+        else:
+            stamp = write_atomic(path, data)
+        bind(session, path, stamp, digest(), len(data))
+    index.record(_summary(session, path, stamp), folder_mtimes)
+    return True
+
+
+def delete_file(session_id: str) -> Path:
+    """Delete the file of ``session_id`` after checking it really holds that session."""
+    from .header import read_header
+
+    path = resolve_path(validate_id(session_id))
+    if not path.exists():
+        raise not_found(path, repr(session_id))
+    try:
+        header = read_header(path)
+    except (OSError, ValueError, JsonStreamError) as exc:
+        raise corrupt_error(path, f"{exc}; not deleted, remove it by hand if you mean to") from None
+    check_id(header.id, session_id, path)
+    with file_lock(path):
+        path.unlink()
+    for leftover in (path.with_name(path.name + ".tmp"), path.with_name(path.name + ".lock")):
+        leftover.unlink(missing_ok=True)
+    index.forget(session_id)
+    return path
+
+
+__all__ += ["delete_file", "directory_key", "bind"]

@@ -1,0 +1,27 @@
+"""The heuristic title (SPEC section 4): the first user message with text, whitespace
+folded, cut to 47 characters plus "..." when longer. The agent loop may replace it with a
+model-made title; this is what every session falls back to."""
+
+from __future__ import annotations
+
+from typing import Iterable
+
+from .model import Message
+
+__all__ = ["TITLE_MAX_CHARS", "title_from_messages"]
+
+TITLE_MAX_CHARS = 47
+
+
+def _folded(text: str) -> str:
+    return " ".join(text.split())
+
+
+def title_from_messages(messages: Iterable[Message]) -> str | None:
+    for message in messages:
+        if message.role != "user":
+            continue
+        text = _folded(message.text)
+        if text:
+            return text if len(text) <= TITLE_MAX_CHARS else text[:TITLE_MAX_CHARS] + "..."
+    return None

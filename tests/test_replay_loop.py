@@ -1,0 +1,142 @@
+"""Replaying a recorded turn through the real agent loop: same answer, tools re-run, no network."""
+
+from __future__ import annotations
+
+import socket
+
+import httpx
+import pytest
+
+from codetether_magics.agent.tooling import Tool, ToolResult
+from codetether_magics.errors import ReplayError
+from codetether_magics.notebook.replay import find_recorded_turn, is_refusal, replay_turn
+from codetether_magics.session.core import Session
+from codetether_magics.session.model import (
+    Message,
+    TextPart,
+    ToolCallPart,
+    ToolResultPart,
+    Usage,
+)
+
+REFUSED = "The user did not approve this `python` call, so it was not run."
+
+
+def _call(call_id: str, code: str, text: str = "") -> Message:
+    parts = [TextPart(text=text)] if text else []
+    return Message(role="assistant", content=[*parts, ToolCallPart(id=call_id, name="python",
+                                                                   arguments=f'{{"code": "{code}"}}')])
+
+
+def _result(call_id: str, content: str) -> Message:
+    return Message(role="tool", content=[ToolResultPart(tool_call_id=call_id, content=content)])
+
+
+def _recorded_session() -> Session:
+    session = Session(
+        title="Squares",
+        messages=[
+            Message.user("make squares"),
+            _call("call_1", "squares = 385", text="Computing."),
+            _result("call_1", "385"),
+            Message.assistant("Their sum is **385**."),
+            Message.user("delete everything"),
+            _call("call_2", "reset()"),
+            _result("call_2", REFUSED),
+            Message.assistant("I did not delete anything."),
+            Message.user("make squares"),
+            Message.assistant("Again: 385."),
+        ],
+        usage=Usage(prompt_tokens=100, completion_tokens=20, total_tokens=120),
+    )
+    session.metadata.model = "openai/gpt-4o"
+    return session
+
+
+class _FakePython:
+    """A `python` tool that changes things (so it needs approval) and records what it ran."""
+
+    def __init__(self) -> None:
+        self.ran: list[str] = []
+
+    def tool(self) -> Tool:
+        async def handler(arguments: dict) -> ToolResult:
+            self.ran.append(arguments["code"])
+            return ToolResult("385")
+
+        return Tool("python", "run python", {"type": "object", "properties": {"code": {"type": "string"}}},
+                    handler, read_only=False)
+
+
+@pytest.fixture
+def no_network(monkeypatch):
+    """Any socket connect or HTTP client creation fails the test."""
+
+    def refuse_connect(self, address):
+        raise AssertionError(f"replay tried to connect to {address}")
+
+    def refuse_client(self, *args, **kwargs):
+        raise AssertionError("replay created an HTTP client")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse_connect)
+    monkeypatch.setattr(socket.socket, "connect_ex", refuse_connect)
+    monkeypatch.setattr(httpx.AsyncClient, "__init__", refuse_client)
+
+
+async def test_replay_streams_the_recorded_answer_and_reruns_tools(no_network, isolated_environment):
+    session = _recorded_session()
+    before = session.model_dump_json()
+    python = _FakePython()
+    events: list = []
+
+    result = await replay_turn(session, "make squares", [], events.append, tools=[python.tool()])
+
+    assert result.text == "Computing.\n\nTheir sum is **385**."
+    assert result.text == find_recorded_turn(session, "make squares").final_text
+    assert result.session_id == session.id
+    assert python.ran == ["squares = 385"]  # the tool really ran again
+    kinds = [event.type for event in events]
+    assert kinds[-1] == "done"
+    assert kinds.count("text_chunk") >= 2  # the answer streamed, not one block
+    assert "tool_call_start" in kinds and "tool_call_complete" in kinds
+    complete = next(e for e in events if e.type == "tool_call_complete")
+    assert (complete.output, complete.success) == ("385", True)
+    assert session.model_dump_json() == before  # the session itself is untouched
+    assert not isolated_environment.exists() or not any(isolated_environment.rglob("*.json"))
+
+
+async def test_a_recorded_refusal_stays_a_refusal(no_network):
+    python = _FakePython()
+    events: list = []
+    result = await replay_turn(_recorded_session(), "delete everything", [], events.append,
+                               tools=[python.tool()])
+    assert result.text == "I did not delete anything."
+    assert python.ran == []
+    complete = next(e for e in events if e.type == "tool_call_complete")
+    assert complete.success is False and is_refusal(complete.output)
+
+
+async def test_the_second_run_of_a_prompt_replays_the_second_recording(no_network):
+    result = await replay_turn(_recorded_session(), "make squares", [], None, occurrence=1, tools=[])
+    assert result.text == "Again: 385."
+
+
+async def test_no_recorded_turn_names_the_cell_and_how_to_record(no_network):
+    session = _recorded_session()
+    session.metadata.notebook = "analysis.ipynb"
+    with pytest.raises(ReplayError) as info:
+        await replay_turn(session, "make squares", [], None, occurrence=2, tools=[])
+    message = str(info.value)
+    assert "'make squares'" in message and "analysis.ipynb" in message
+    assert "run 3 of this prompt" in message and "holds 2" in message
+    assert "--live" in message and "OPENAI_API_KEY" in message
+
+    with pytest.raises(ReplayError, match="'never asked'"):
+        await replay_turn(session, "never asked", [], None, tools=[])
+
+
+def test_refusal_texts_of_the_loop_and_the_notebook_are_recognised():
+    assert is_refusal(REFUSED)
+    assert is_refusal("Error: tool 'python' needs approval; re-run the cell with --allow python")
+    assert not is_refusal("385")
+    assert not is_refusal("NameError: name 'refused' is not defined")

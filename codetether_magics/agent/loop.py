@@ -288,8 +288,12 @@ class _Turn:
         title, usage = await model_title(self.provider, self.model_id, first_message)
         self.session.usage.add(usage)
         if title:
-            self.session.title = title
-            self.session.updated_at = utc_now()
+            setter = getattr(self.session, "set_title", None)
+            if callable(setter):
+                setter(title)
+            else:
+                self.session.title = title
+                self.session.updated_at = utc_now()
 
     def keep_partial(self) -> None:
         """On cancellation: keep what the model call in flight streamed, without its never-run tool calls."""

@@ -81,8 +81,7 @@ class ScriptedModelServer:
     # -- lifecycle ---------------------------------------------------------------
 
     def start(self) -> "ScriptedModelServer":
-        httpd = ThreadingHTTPServer(("127.0.0.1", self._port), _Handler)
-        httpd.daemon_threads = True
+        httpd = _QuietServer(("127.0.0.1", self._port), _Handler)
         httpd.owner = self  # type: ignore[attr-defined]
         self._httpd = httpd
         # A short poll interval keeps close() fast (shutdown waits for one poll).
@@ -226,6 +225,15 @@ class ScriptedModelServer:
             handler.end_stream()
         except (BrokenPipeError, ConnectionResetError):
             handler.close_connection = True  # the client went away (an interrupt, a timeout)
+
+
+class _QuietServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # Clients that hang up (interrupts, timeouts, a provider closing a bad stream) are expected.
+        if not isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)):
+            super().handle_error(request, client_address)
 
 
 class _Handler(BaseHTTPRequestHandler):

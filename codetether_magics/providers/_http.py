@@ -1,0 +1,202 @@
+"""The one httpx configuration every provider uses, and the edge where httpx errors
+become provider errors (only this package's providers catch httpx exceptions).
+
+Configuration: timeouts (a long read timeout, since a reasoning model may be quiet
+for minutes between chunks), proxies from ``HTTP(S)_PROXY``/``ALL_PROXY``/``NO_PROXY``,
+and the CA bundle from ``SSL_CERT_FILE``/``SSL_CERT_DIR``. Everything is read from an
+injectable mapping so tests need no monkeypatching.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import os
+import ssl
+from contextlib import aclosing, asynccontextmanager
+from email.utils import parsedate_to_datetime
+from functools import lru_cache
+from typing import Any, AsyncIterator, Iterable, Mapping
+from datetime import datetime, timezone
+
+import httpx
+
+from ..errors import ProviderConnectionError, ProviderError, ProviderHTTPError, ProviderStreamError
+from .base import ProviderEvent, TextDelta, ThinkingDelta, ToolCallDelta
+
+__all__ = ["DEFAULT_TIMEOUT", "create_http_client", "guard_partial", "open_stream", "parse_retry_after",
+           "proxy_mounts", "redact"]
+
+DEFAULT_TIMEOUT = httpx.Timeout(connect=10.0, read=300.0, write=60.0, pool=10.0)
+_MAX_ERROR_TEXT = 1000
+
+
+def create_http_client(environ: Mapping[str, str] | None = None, *,
+                       timeout: httpx.Timeout = DEFAULT_TIMEOUT) -> httpx.AsyncClient:
+    """An AsyncClient configured from ``environ`` (default ``os.environ``)."""
+    environ = os.environ if environ is None else environ
+    verify = ssl_verify(environ)
+    return httpx.AsyncClient(timeout=timeout, verify=verify, mounts=proxy_mounts(environ, verify), trust_env=False)
+
+
+def ssl_verify(environ: Mapping[str, str]) -> ssl.SSLContext | bool:
+    cafile, capath = environ.get("SSL_CERT_FILE") or None, environ.get("SSL_CERT_DIR") or None
+    return _ssl_context(cafile, capath) if (cafile or capath) else True
+
+
+@lru_cache(maxsize=8)
+def _ssl_context(cafile: str | None, capath: str | None) -> ssl.SSLContext:
+    # Loading a CA bundle takes tens of milliseconds; a context is safe to share.
+    return ssl.create_default_context(cafile=cafile, capath=capath)
+
+
+def _env(environ: Mapping[str, str], name: str) -> str:
+    return environ.get(name.lower()) or environ.get(name.upper()) or ""
+
+
+def proxy_mounts(environ: Mapping[str, str],
+                 verify: ssl.SSLContext | bool = True) -> dict[str, httpx.AsyncBaseTransport | None]:
+    """httpx mounts for the proxy variables, with ``NO_PROXY`` hosts going direct (curl's rules)."""
+    mounts: dict[str, httpx.AsyncBaseTransport | None] = {}
+    for scheme in ("http", "https", "all"):
+        proxy = _env(environ, f"{scheme}_proxy")
+        if proxy:
+            url = proxy if "://" in proxy else f"http://{proxy}"
+            mounts[f"{scheme}://"] = httpx.AsyncHTTPTransport(proxy=url, verify=verify)
+    if not mounts:
+        return {}
+    for host in (h.strip() for h in _env(environ, "no_proxy").split(",")):
+        if host == "*":
+            return {}
+        if host:
+            mounts[_no_proxy_pattern(host)] = None  # None: the client's direct transport
+    return mounts
+
+
+def _no_proxy_pattern(host: str) -> str:
+    if "://" in host:
+        return host
+    try:
+        address = ipaddress.ip_address(host)
+        return f"all://[{host}]" if address.version == 6 else f"all://{host}"
+    except ValueError:
+        return "all://localhost" if host == "localhost" else f"all://*{host}"
+
+
+def redact(text: str, secrets: Iterable[str | None]) -> str:
+    """``text`` with every secret replaced (servers sometimes echo the key they were sent)."""
+    for secret in secrets:
+        if secret and len(secret) >= 4:
+            text = text.replace(secret, "***")
+    return text
+
+
+def parse_retry_after(headers: httpx.Headers) -> float | None:
+    """Seconds to wait from ``Retry-After`` (seconds or an HTTP date) or ``retry-after-ms``."""
+    millis = headers.get("retry-after-ms")
+    if millis:
+        try:
+            return max(0.0, float(millis) / 1000)
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, (when - datetime.now(timezone.utc)).total_seconds())
+
+
+def error_message(raw: bytes, status: int) -> str:
+    """The provider's own error text from an error body (JSON of any common shape, or plain text)."""
+    text = raw.decode("utf-8", errors="replace").strip()
+    try:
+        data = json.loads(text)
+    except ValueError:
+        data = None
+    if isinstance(data, dict):
+        error = data.get("error", data)
+        if isinstance(error, str):
+            return error[:_MAX_ERROR_TEXT]
+        if isinstance(error, dict):
+            for key in ("message", "detail", "msg"):
+                if isinstance(error.get(key), str):
+                    return error[key][:_MAX_ERROR_TEXT]
+    if text:
+        return text[:_MAX_ERROR_TEXT]
+    return httpx.codes.get_reason_phrase(status) or "no error message"
+
+
+@asynccontextmanager
+async def open_stream(client: httpx.AsyncClient | None, provider: str, url: str, *, headers: Mapping[str, str],
+                      body: dict[str, Any], secrets: Iterable[str | None] = ()) -> AsyncIterator[httpx.Response]:
+    """POST ``body`` and yield the streaming response.
+
+    An error status becomes ``ProviderHTTPError``; a transport failure (while
+    connecting or while the body streams) becomes ``ProviderConnectionError``. Without
+    an injected client a fresh one is made and closed here: a pooled client is bound
+    to the event loop it first ran on, and a notebook may run prompts on several loops.
+    """
+    secrets = list(secrets)
+    own_client = client is None
+    client = client or create_http_client()
+    try:
+        async with client.stream("POST", url, headers=dict(headers), json=body) as response:
+            if response.status_code >= 400:
+                raw = await response.aread()
+                raise ProviderHTTPError(response.status_code, redact(error_message(raw, response.status_code), secrets),
+                                        provider=provider, retry_after=parse_retry_after(response.headers))
+            yield response
+    except httpx.UnsupportedProtocol:
+        raise ProviderError(f"{provider}: base URL must start with http:// or https:// (got {_origin(url)!r})") \
+            from None
+    except httpx.InvalidURL as exc:
+        raise ProviderError(f"{provider}: invalid base URL: {exc}") from None
+    except httpx.TimeoutException as exc:
+        raise ProviderConnectionError(f"{provider}: {_timeout_kind(exc)} timed out talking to {_origin(url)}") \
+            from None
+    except httpx.TransportError as exc:
+        detail = redact(str(exc) or type(exc).__name__, secrets)
+        raise ProviderConnectionError(f"{provider}: connection to {_origin(url)} failed: {detail}") from None
+    finally:
+        if own_client:
+            await client.aclose()
+
+
+def _origin(url: str) -> str:
+    try:
+        parsed = httpx.URL(url)
+        return f"{parsed.scheme}://{parsed.netloc.decode()}" if parsed.scheme else url
+    except httpx.InvalidURL:
+        return url
+
+
+def _timeout_kind(exc: httpx.TimeoutException) -> str:
+    kinds = {httpx.ConnectTimeout: "connecting", httpx.ReadTimeout: "reading the response",
+             httpx.WriteTimeout: "sending the request", httpx.PoolTimeout: "waiting for a connection"}
+    return kinds.get(type(exc), "the request")
+
+
+_CONTENT = (TextDelta, ThinkingDelta, ToolCallDelta)
+
+
+async def guard_partial(events: AsyncIterator[ProviderEvent], provider: str) -> AsyncIterator[ProviderEvent]:
+    """Pass ``events`` through; once content has arrived, a failure becomes
+    ``ProviderStreamError(partial=True)`` so the loop keeps it instead of retrying."""
+    got_content = False
+    async with aclosing(events):
+        try:
+            async for event in events:
+                got_content = got_content or isinstance(event, _CONTENT)
+                yield event
+        except (ProviderConnectionError, ProviderHTTPError, ProviderStreamError) as exc:
+            if got_content and not getattr(exc, "partial", False):
+                raise ProviderStreamError(f"{provider}: the stream broke after part of the answer arrived: {exc}",
+                                          partial=True) from None
+            raise

@@ -1,0 +1,42 @@
+"""A small Server-Sent Events parser shared by every streaming protocol.
+
+It follows the WHATWG event-stream rules that matter here: ``field: value`` lines,
+comments starting with ``:``, several ``data`` lines joined with newlines, and an
+event dispatched at each blank line (or at the end of the stream).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import AsyncIterable, AsyncIterator
+
+__all__ = ["SSEEvent", "parse_sse"]
+
+
+@dataclass(frozen=True)
+class SSEEvent:
+    event: str  # "message" when the server named none
+    data: str
+
+
+async def parse_sse(lines: AsyncIterable[str]) -> AsyncIterator[SSEEvent]:
+    """Events from decoded lines (as ``httpx.Response.aiter_lines`` gives them)."""
+    event_name = ""
+    data: list[str] = []
+    async for line in lines:
+        if not line:
+            if data:
+                yield SSEEvent(event_name or "message", "\n".join(data))
+            event_name, data = "", []
+            continue
+        if line.startswith(":"):
+            continue  # a comment / keep-alive
+        field, _, value = line.partition(":")
+        value = value[1:] if value.startswith(" ") else value
+        if field == "event":
+            event_name = value
+        elif field == "data":
+            data.append(value)
+        # "id" and "retry" mean nothing for a single model response; other fields are ignored by the spec.
+    if data:
+        yield SSEEvent(event_name or "message", "\n".join(data))

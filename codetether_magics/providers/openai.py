@@ -1,0 +1,192 @@
+"""OpenAI Chat Completions, streamed; also every OpenAI-compatible server
+(Ollama, vLLM, llama.cpp, OpenRouter, Groq, DeepSeek, Mistral).
+
+``_map_messages`` turns transcript messages into wire messages; ``_parse_event``
+turns one SSE ``data`` object into deltas. Wire dicts never leave this module.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, AsyncIterator, Mapping
+
+import httpx
+
+from ..errors import ProviderConnectionError, ProviderHTTPError, ProviderStreamError
+from ..session.model import FilePart, ImagePart, Message, TextPart, ThinkingPart, ToolCallPart, ToolResultPart
+from ._http import guard_partial, open_stream
+from ._sse import parse_sse
+from .base import Finish, ModelRequest, ProviderEvent, TextDelta, ThinkingDelta, ToolCallDelta, ToolSpec, UsageDelta
+
+__all__ = ["OpenAIProvider"]
+
+DEFAULT_BASE_URL = "https://api.openai.com/v1"
+_FINISH = {"stop": "stop", "length": "length", "tool_calls": "tool_calls", "function_call": "tool_calls",
+           "content_filter": "content_filter"}
+
+
+class OpenAIProvider:
+    """Streams Chat Completions from ``base_url`` (which ends in ``/v1`` for most servers)."""
+
+    def __init__(self, name: str, api_key: str | None, base_url: str | None = None, *,
+                 http_client: httpx.AsyncClient | None = None, organization: str | None = None,
+                 headers: Mapping[str, str] | None = None) -> None:
+        self.name = name
+        self._api_key = api_key or None
+        self.base_url = (base_url or DEFAULT_BASE_URL).rstrip("/")
+        self.organization = organization
+        self._headers = dict(headers or {})
+        self._client = http_client
+
+    def __repr__(self) -> str:  # never the key
+        return f"OpenAIProvider(name={self.name!r}, base_url={self.base_url!r})"
+
+    def stream(self, request: ModelRequest) -> AsyncIterator[ProviderEvent]:
+        return guard_partial(self._events(request), self.name)
+
+    # -- request -------------------------------------------------------------------
+
+    def _request_headers(self) -> dict[str, str]:
+        headers = {"Content-Type": "application/json", "Accept": "text/event-stream", **self._headers}
+        if self._api_key:
+            headers["Authorization"] = f"Bearer {self._api_key}"
+        if self.organization:
+            headers["OpenAI-Organization"] = self.organization
+        return headers
+
+    def _request_body(self, request: ModelRequest) -> dict[str, Any]:
+        body: dict[str, Any] = {"model": request.model, "messages": self._map_messages(request),
+                                "stream": True, "stream_options": {"include_usage": True}}
+        if request.tools:
+            body["tools"] = [_map_tool(t) for t in request.tools]
+        if request.max_tokens is not None:
+            # OpenAI's own reasoning models refuse max_tokens; compatible servers know only max_tokens.
+            body["max_completion_tokens" if self.name == "openai" else "max_tokens"] = request.max_tokens
+        if request.temperature is not None:
+            body["temperature"] = request.temperature
+        return body
+
+    def _map_messages(self, request: ModelRequest) -> list[dict[str, Any]]:
+        wire: list[dict[str, Any]] = []
+        if request.system:
+            wire.append({"role": "system", "content": request.system})
+        for message in request.messages:
+            wire.extend(self._map_message(message))
+        return wire
+
+    def _map_message(self, message: Message) -> list[dict[str, Any]]:
+        results = [{"role": "tool", "tool_call_id": p.tool_call_id, "content": p.content}
+                   for p in message.content if isinstance(p, ToolResultPart)]
+        if message.role == "tool":
+            return results
+        if message.role == "assistant":
+            return [_map_assistant(message)]
+        if message.role in ("system", "developer"):
+            # Only OpenAI itself knows the "developer" role.
+            role = message.role if self.name == "openai" else "system"
+            return [{"role": role, "content": message.text}]
+        content = [_map_user_part(p) for p in message.content if not isinstance(p, ToolResultPart)]
+        content = [c for c in content if c is not None]
+        user = [{"role": "user", "content": _simplify(content)}] if content else []
+        return results + user
+
+    # -- response ------------------------------------------------------------------
+
+    async def _events(self, request: ModelRequest) -> AsyncIterator[ProviderEvent]:
+        url = self.base_url + "/chat/completions"
+        async with open_stream(self._client, self.name, url, headers=self._request_headers(),
+                               body=self._request_body(request), secrets=[self._api_key]) as response:
+            finished = False
+            async for sse in parse_sse(response.aiter_lines()):
+                if sse.data.strip() == "[DONE]":
+                    return
+                for delta in _parse_event(_load_json(sse.data, self.name), self.name):
+                    finished = finished or isinstance(delta, Finish)
+                    yield delta
+            if not finished:
+                raise ProviderConnectionError(f"{self.name}: the stream ended before the answer was complete")
+
+
+def _map_tool(tool: ToolSpec) -> dict[str, Any]:
+    return {"type": "function",
+            "function": {"name": tool.name, "description": tool.description, "parameters": tool.parameters}}
+
+
+def _map_user_part(part: Any) -> dict[str, Any] | None:
+    if isinstance(part, TextPart):
+        return {"type": "text", "text": part.text}
+    if isinstance(part, ImagePart):
+        return {"type": "image_url", "image_url": {"url": part.url}}
+    if isinstance(part, FilePart):
+        return {"type": "text", "text": f"[attached file: {part.path}]"}
+    if isinstance(part, (ThinkingPart, ToolCallPart)):
+        return None  # never part of a user turn on this wire
+    raise TypeError(f"Unknown message part {type(part).__name__}")
+
+
+def _simplify(content: list[dict[str, Any]]) -> str | list[dict[str, Any]]:
+    """Plain text as a string: every compatible server accepts that form."""
+    if all(c["type"] == "text" for c in content):
+        return "".join(c["text"] for c in content)
+    return content
+
+
+def _map_assistant(message: Message) -> dict[str, Any]:
+    wire: dict[str, Any] = {"role": "assistant", "content": message.text or None}
+    calls = [{"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments or "{}"}}
+             for c in message.tool_calls]
+    if calls:
+        wire["tool_calls"] = calls
+    elif wire["content"] is None:
+        wire["content"] = ""  # thinking-only turns still need a content field
+    return wire
+
+
+def _load_json(data: str, provider: str) -> dict[str, Any]:
+    try:
+        value = json.loads(data)
+    except ValueError:
+        raise ProviderStreamError(f"{provider}: malformed event in the stream: {data[:200]!r}") from None
+    if not isinstance(value, dict):
+        raise ProviderStreamError(f"{provider}: unexpected event in the stream: {data[:200]!r}")
+    return value
+
+
+def _parse_event(data: dict[str, Any], provider: str) -> list[ProviderEvent]:
+    """Deltas in one Chat Completions chunk."""
+    if data.get("error"):
+        raise _stream_error(data["error"], provider)
+    deltas: list[ProviderEvent] = []
+    for choice in data.get("choices") or []:
+        delta = choice.get("delta") or {}
+        reasoning = delta.get("reasoning_content") or delta.get("reasoning")
+        if isinstance(reasoning, str) and reasoning:
+            deltas.append(ThinkingDelta(text=reasoning))
+        if isinstance(delta.get("content"), str) and delta["content"]:
+            deltas.append(TextDelta(delta["content"]))
+        deltas.extend(_tool_call_delta(c) for c in delta.get("tool_calls") or [])
+        if choice.get("finish_reason"):
+            deltas.append(Finish(_FINISH.get(choice["finish_reason"], choice["finish_reason"])))
+    if data.get("usage"):
+        deltas.append(_usage(data["usage"]))
+    return deltas
+
+
+def _tool_call_delta(call: dict[str, Any]) -> ToolCallDelta:
+    function = call.get("function") or {}
+    return ToolCallDelta(index=int(call.get("index", 0)), id=call.get("id") or None,
+                         name=function.get("name") or None, arguments=function.get("arguments") or "")
+
+
+def _usage(usage: dict[str, Any]) -> UsageDelta:
+    cached = (usage.get("prompt_tokens_details") or {}).get("cached_tokens")
+    return UsageDelta(prompt_tokens=usage.get("prompt_tokens"), completion_tokens=usage.get("completion_tokens"),
+                      cache_read_tokens=cached)
+
+
+def _stream_error(error: Any, provider: str) -> ProviderHTTPError:
+    """An error sent inside the stream, as the HTTP error it stands for (so 429/5xx are retried)."""
+    message = error.get("message", str(error)) if isinstance(error, dict) else str(error)
+    code = error.get("code") if isinstance(error, dict) else None
+    status = code if isinstance(code, int) and 400 <= code < 600 else 500
+    return ProviderHTTPError(status, message, provider=provider)

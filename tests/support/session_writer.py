@@ -1,0 +1,66 @@
+"""A child process for the crash and two-writer tests.
+
+    python -m tests.support.session_writer loop ID          # save forever, printing "saved N"
+    python -m tests.support.session_writer race ID NAME N   # N turns, reloading on conflict
+
+CODETETHER_DATA_DIR comes from the environment.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+import time
+
+from codetether_magics import Message, Session
+from codetether_magics.errors import SessionConflictError, SessionNotFoundError
+
+PADDING = "p" * 20_000
+
+
+async def _load_or_new(session_id: str) -> Session:
+    try:
+        return await Session.load(session_id)
+    except SessionNotFoundError:
+        session = await Session.new()
+        session.id = session_id
+        return session
+
+
+async def save_forever(session_id: str) -> None:
+    session = await _load_or_new(session_id)
+    print("ready", len(session.messages), flush=True)
+    while True:
+        session.add_message(Message.user(f"turn {len(session.messages)} {PADDING}"))
+        await session.save()
+        print("saved", len(session.messages), flush=True)
+
+
+async def race(session_id: str, name: str, turns: int) -> None:
+    go = os.path.join(os.environ["CODETETHER_DATA_DIR"], "go")
+    while not os.path.exists(go):
+        time.sleep(0.005)
+    conflicts = 0
+    session = await Session.load(session_id)
+    for turn in range(turns):
+        while True:
+            session.add_message(Message.user(f"{name}-{turn}"))
+            try:
+                await session.save()
+                break
+            except SessionConflictError:
+                conflicts += 1
+                session = await Session.load(session_id)  # reload, then repeat the step
+    print("conflicts", conflicts, flush=True)
+
+
+def main(argv: list[str]) -> None:
+    if argv[0] == "loop":
+        asyncio.run(save_forever(argv[1]))
+    else:
+        asyncio.run(race(argv[1], argv[2], int(argv[3])))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

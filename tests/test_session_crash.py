@@ -1,0 +1,82 @@
+"""Crash safety and concurrent writers, with real processes (SPEC section 4)."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from codetether_magics import Message, Session
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _spawn(*args: str, data_dir: Path) -> subprocess.Popen:
+    env = {**os.environ, "CODETETHER_DATA_DIR": str(data_dir), "PYTHONPATH": str(ROOT)}
+    return subprocess.Popen([sys.executable, "-m", "tests.support.session_writer", *args], cwd=ROOT,
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _wait_for_line(proc: subprocess.Popen, prefix: str) -> str:
+    while True:
+        line = proc.stdout.readline()
+        if not line:
+            raise AssertionError(f"child exited: {proc.stderr.read()}")
+        if line.startswith(prefix):
+            return line
+
+
+async def test_sigkill_during_repeated_saves_never_leaves_a_torn_file(isolated_environment):
+    rng = random.Random(20261125)
+    session_id = "crash-test"
+    seed = await Session.new()
+    seed.id = session_id
+    for i in range(100):  # ~2 MB, so a save takes long enough to be interrupted
+        seed.add_message(Message.user(f"turn {i} " + "p" * 20_000))
+    await seed.save()
+    path = seed.path
+    kills, last_count = 0, 100
+    for _ in range(25):
+        child = _spawn("loop", session_id, data_dir=isolated_environment)
+        _wait_for_line(child, "ready")
+        time.sleep(rng.uniform(0.0, 0.12))
+        child.send_signal(signal.SIGKILL)
+        child.wait()
+        child.stdout.close()
+        child.stderr.close()
+        kills += 1
+        loaded = await Session.load(session_id)  # must never be torn
+        count = len(loaded.messages)
+        assert count >= last_count
+        assert [m.text.split(" ")[1] for m in loaded.messages] == [str(i) for i in range(count)]
+        last_count = count
+    assert kills == 25 and last_count > 100  # some saves completed between kills
+    assert orjson_ok(path)
+
+
+def orjson_ok(path: Path) -> bool:
+    import orjson
+
+    return isinstance(orjson.loads(path.read_bytes()), dict)
+
+
+async def test_two_processes_saving_one_session_lose_no_turn(isolated_environment):
+    session = await Session.new()
+    await session.save()
+    turns = 15
+    children = [_spawn("race", session.id, name, str(turns), data_dir=isolated_environment)
+                for name in ("A", "B")]
+    time.sleep(0.3)
+    (isolated_environment / "go").write_text("go")
+    outputs = [child.communicate(timeout=60) for child in children]
+    for child, (out, err) in zip(children, outputs):
+        assert child.returncode == 0, err
+        assert out.startswith("conflicts")
+    texts = [m.text for m in (await Session.load(session.id)).messages]
+    assert sorted(texts) == sorted(f"{name}-{i}" for name in "AB" for i in range(turns))
+    for name in "AB":  # each writer's turns stay in its own order
+        assert [t for t in texts if t.startswith(name)] == [f"{name}-{i}" for i in range(turns)]

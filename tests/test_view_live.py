@@ -252,3 +252,15 @@ async def test_approval_click_from_another_thread_and_cancellation():
     with pytest.raises(asyncio.CancelledError):
         await task
     assert view.buttons.children == ()
+
+
+def test_first_event_is_not_held_back_by_the_status_line():
+    clock = FakeClock()
+    view = LiveView(model="openai/gpt-4o", clock=clock)
+    view.set_status("Waiting for openai/gpt-4o…")  # an update just now
+    clock.now += 0.001
+    view.on_event(TextChunkEvent(text="First words"))
+    assert "First words" in view.html.value  # shown at once, not after the throttle window
+    clock.now += 0.001
+    view.on_event(TextChunkEvent(text="First words and more"))
+    assert "and more" not in view.html.value  # later events are throttled again

@@ -240,6 +240,7 @@ class LiveView:
         self._last_flush = float("-inf")
         self._timer: asyncio.TimerHandle | None = None
         self._dirty = False
+        self._seen_event = False  # the first event is shown at once, even right after set_status
         self._lock = threading.RLock()  # events may come from a worker thread's loop
         self.updates = 0  # how many times the widget's value was sent
         self.html = ipywidgets.HTML(value=self._state.html())
@@ -262,7 +263,11 @@ class LiveView:
     def on_event(self, event: Any) -> None:
         with self._lock:
             self._state.apply(event)
-            self._request_flush()
+            if not self._seen_event:
+                self._seen_event = True
+                self._flush()  # the first chunk must not wait behind the status line's update
+            else:
+                self._request_flush()
 
     def set_status(self, text: str) -> None:
         with self._lock:

@@ -1,0 +1,197 @@
+"""One run of a ``%%codetether`` cell, once its options are parsed (see ``runner``).
+
+Every option is used here: ``--model`` and ``--max-steps`` go to the loop, ``--allow`` to
+the approval policy, ``--image`` to the user message, ``--new`` / ``--session`` choose the
+session, ``--replay`` / ``--live`` the mode, ``--no-stream`` drops the live view.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+from IPython.core.error import UsageError
+from IPython.display import display
+
+from ..agent.events import TextChunkEvent, TextCompleteEvent, UsageReportEvent
+from ..agent.tools import builtin_tools
+from ..errors import CodeTetherError, NoProviderConfiguredError
+from ..session.model import Usage
+from .approval import ApprovalPolicy, frontend_can_answer, guard_tools, make_approver, parse_allow
+from .images import ImageRefError, sent_image_urls
+from .nbtools import notebook_tools
+from .runner import INTERRUPTED, CellError, choose_mode
+from .view import LiveView, final_bundle
+
+__all__ = ["CellRun", "Progress"]
+
+
+@dataclass
+class Progress:
+    """What the run has produced so far, kept from its events (for an interrupted run too)."""
+
+    text: str = ""
+    steps: int = 0
+    usage: Usage = field(default_factory=Usage)
+
+    def record(self, event: Any) -> None:
+        if isinstance(event, (TextChunkEvent, TextCompleteEvent)):
+            self.text = event.text
+        elif isinstance(event, UsageReportEvent):
+            self.steps += 1
+            self.usage.add(Usage(
+                prompt_tokens=event.prompt_tokens,
+                completion_tokens=event.completion_tokens,
+                total_tokens=event.prompt_tokens + event.completion_tokens,
+            ))
+
+
+class CellRun:
+    def __init__(self, magics: Any, options: Any, prompt: str) -> None:
+        self.magics = magics
+        self.shell = magics.shell
+        self.options = options
+        self.prompt = prompt
+        self.progress = Progress()
+        self.view: LiveView | None = None
+
+    async def execute(self) -> None:
+        state = self.magics.state
+        session = None
+        try:
+            session = await state.for_cell(self.options)
+            tools, approver = self._tools(session)
+            occurrence = state.occurrence(session, self.prompt)
+            mode, registry = await self._mode(session, occurrence)
+            images = self._images(session, mode)
+            self._open_view(session)
+            try:
+                result = await self._run(session, mode, registry, images, tools, approver, occurrence)
+            finally:
+                state.count_run(session, self.prompt)
+        except asyncio.CancelledError:
+            self._finish(session, error=INTERRUPTED)
+            raise _interrupted(state.location().transcript) from None
+        except CodeTetherError as exc:
+            self._finish(session, error=str(exc))
+            raise CellError(str(exc)) from None
+        self._finish(session, text=result.text)
+
+    # -- choices ------------------------------------------------------------------
+
+    def _tools(self, session: Any) -> tuple[list[Any], Any]:
+        directory = session.metadata.directory or os.getcwd()
+        tools = [*builtin_tools(directory), *notebook_tools(self.shell)]
+        try:
+            allowed = parse_allow(self.options.allow, [tool.name for tool in tools])
+        except ValueError as exc:
+            raise UsageError(f"%%codetether: {exc}") from None
+        policy = ApprovalPolicy(
+            allowed=allowed,
+            auto_approve=self.magics.auto_approve,
+            can_ask=not self.options.no_stream and frontend_can_answer(self.shell.user_ns),
+            timeout=self.magics.approval_timeout,
+        )
+        ask = lambda request: self.view.ask_approval(request)  # noqa: E731 - the view opens later
+        return guard_tools(tools, policy), make_approver(policy, ask)
+
+    async def _mode(self, session: Any, occurrence: int) -> tuple[str, Any]:
+        from .replay import find_recorded_turn
+
+        explicit_replay = self.options.replay or self.magics.replay or _env_replay()
+        registry = None if explicit_replay and not self.options.live else await _registry_or_none(self.options.live)
+        mode = choose_mode(
+            self.options,
+            replay_config=self.magics.replay,
+            environ=os.environ,
+            provider_configured=registry is not None,
+            has_recording=find_recorded_turn(session, self.prompt, occurrence) is not None,
+        )
+        if mode == "live" and registry is None:
+            registry = await _registry_or_none(True)  # raises the clear "no provider" error
+        return mode, registry
+
+    def _images(self, session: Any, mode: str) -> list[Any]:
+        refs = self.options.image
+        capture = self.magics.capture
+        if not refs:
+            return []
+        if capture is None:
+            raise UsageError("%%codetether: images need the extension loaded with %load_ext codetether_magics")
+        try:
+            return capture.resolve(refs, already_sent=sent_image_urls(session))
+        except ImageRefError as exc:
+            if mode == "replay":  # the recorded answer does not depend on it
+                return []
+            raise UsageError(f"%%codetether: {exc}") from None
+
+    def _model(self) -> str | None:
+        return self.options.model or self.magics.model
+
+    # -- running ------------------------------------------------------------------
+
+    def _open_view(self, session: Any) -> None:
+        if self.options.no_stream:
+            return
+        label = self._model() or session.metadata.model
+        self.view = LiveView(model=label)
+        self.view.show()
+        self.view.set_status(f"Waiting for {label or 'the model'}…")
+
+    def _on_event(self, event: Any) -> None:
+        self.progress.record(event)
+        if self.view is not None:
+            self.view.on_event(event)
+
+    async def _run(self, session, mode, registry, images, tools, approver, occurrence) -> Any:
+        max_steps = self.options.max_steps or self.magics.max_steps
+        if mode == "replay":
+            from .replay import replay_turn
+
+            return await replay_turn(
+                session, self.prompt, images, self._on_event, occurrence=occurrence,
+                tools=tools, approver=approver, max_steps=max_steps,
+            )
+        return await session.prompt_with_events_and_images(
+            self.prompt, images, self._on_event, registry,
+            model=self._model(), tools=tools, approver=approver, max_steps=max_steps,
+        )
+
+    def _finish(self, session: Any, *, text: str | None = None, error: str | None = None) -> None:
+        answer = self.progress.text if text is None else text
+        if self.view is not None:
+            self.view.finish(
+                text=answer, model=session.metadata.model if session is not None else self._model(), usage=self.progress.usage,
+                steps=self.progress.steps, error=error,
+            )
+        display(final_bundle(answer, error=error), raw=True)
+
+
+def _env_replay() -> bool:
+    return os.environ.get("CODETETHER_REPLAY", "").strip().lower() in ("1", "true", "yes")
+
+
+async def _registry_or_none(required: bool) -> Any:
+    """The provider registry, or None when nothing is configured (then replay may answer).
+
+    When ``required``, an empty registry is returned as is: the loop then raises the
+    registry's own "no provider configured, here is how" error.
+    """
+    from ..providers.registry import ProviderRegistry
+
+    try:
+        registry = await ProviderRegistry.from_vault()
+    except NoProviderConfiguredError:
+        if required:
+            raise
+        return None
+    return registry if (registry or required) else None
+
+
+def _interrupted(transcript: Any) -> KeyboardInterrupt:
+    interrupt = KeyboardInterrupt()
+    line = f"KeyboardInterrupt: the agent was stopped; what it said so far is saved in {transcript}"
+    interrupt._render_traceback_ = lambda: [line]  # type: ignore[attr-defined] - IPython shows just this
+    return interrupt

@@ -430,3 +430,9 @@ async def test_save_false_writes_nothing(tmp_path, isolated_environment):
     assert not list(isolated_environment.glob("**/*.json"))
     await run(session, FakeProvider(text("y")))  # the same turn with saving on does write
     assert [p.name for p in isolated_environment.glob("**/*.json") if p.stem == session.id] == [f"{session.id}.json"]
+
+
+async def test_a_plain_function_approver_is_accepted(tmp_path):
+    provider = FakeProvider(tool_call("write", {"path": "a.txt", "content": "hi"}), text("ok"))
+    await run(new_session(tmp_path), provider, approver=lambda request: request.name == "write")
+    assert (tmp_path / "a.txt").read_text() == "hi"

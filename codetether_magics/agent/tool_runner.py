@@ -10,6 +10,7 @@ model), a ``ToolUse`` record, ``tool_call_complete`` and a save.
 from __future__ import annotations
 
 import asyncio
+import inspect
 import json
 import logging
 import time
@@ -72,6 +73,7 @@ class ToolRunner:
 
     async def run_calls(self, calls: list[ToolCallPart], step: int) -> None:
         """Run ``calls`` one after another; on cancellation every call left gets an 'interrupted' result."""
+        self._recorded = set()
         try:
             for call in calls:
                 await self._run_one(call, step)
@@ -138,7 +140,9 @@ class ToolRunner:
         if self._approver is None:
             return refused + " (No approver is configured for this session.)"
         try:
-            approved = await self._approver(ApprovalRequest(tool_call_id=call.id, name=call.name, arguments=args))
+            approved = self._approver(ApprovalRequest(tool_call_id=call.id, name=call.name, arguments=args))
+            if inspect.isawaitable(approved):  # the contract is async; a plain function is accepted too
+                approved = await approved
         except ToolError as exc:
             return f"{refused} ({exc})"
         return None if approved is True else refused

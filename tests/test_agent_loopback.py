@@ -219,3 +219,22 @@ async def test_the_key_never_reaches_events_or_the_session_file(tmp_path, protoc
     dumped = b"".join(SessionEventAdapter.dump_json(e) for e in events).decode()
     assert API_KEY not in dumped  # ...but never shown
     assert session.path is not None and API_KEY not in session.path.read_text()
+
+
+async def test_connection_dropped_before_any_data_is_retried(tmp_path, protocol):
+    session = await new_session(tmp_path)
+    with ScriptedModelServer([Turn.dropped(), Turn.text("second try worked")]) as server:
+        result, events = await prompt(session, server, protocol)
+    assert result.text == "second try worked" and len(server.model_requests) == 2
+    assert types(events).count("stream_retry") == 1
+
+
+async def test_malformed_stream_is_an_error_not_a_retry(tmp_path, protocol):
+    from codetether_magics.errors import ProviderStreamError
+
+    session = await new_session(tmp_path)
+    events: list[Any] = []
+    with ScriptedModelServer([Turn.malformed()]) as server:
+        with pytest.raises(ProviderStreamError):
+            await run_prompt(session, "hi", [], events.append, registry_for(server, protocol))
+    assert len(server.model_requests) == 1 and events[-1].type == "error"

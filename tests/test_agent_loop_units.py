@@ -436,3 +436,21 @@ async def test_a_plain_function_approver_is_accepted(tmp_path):
     provider = FakeProvider(tool_call("write", {"path": "a.txt", "content": "hi"}), text("ok"))
     await run(new_session(tmp_path), provider, approver=lambda request: request.name == "write")
     assert (tmp_path / "a.txt").read_text() == "hi"
+
+
+async def test_a_failing_save_on_the_way_out_does_not_hide_the_first_error(tmp_path, caplog):
+    from codetether_magics.errors import SessionConflictError
+
+    class FlakySession(Session):
+        async def save(self, *args, **kwargs):
+            calls = self.__dict__.setdefault("_calls", [])
+            calls.append(1)
+            if len(calls) > 1:
+                raise SessionConflictError("someone else saved this session")
+
+    session = FlakySession()
+    session.metadata.directory = str(tmp_path)
+    session.title = "t"
+    with pytest.raises(ProviderHTTPError, match="bad request"):
+        await run(session, FakeProvider([ProviderHTTPError(400, "bad request")]))
+    assert "someone else saved" in caplog.text

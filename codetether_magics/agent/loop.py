@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import logging
 import os
 from typing import Any, Awaitable, Callable, Sequence
 
@@ -47,6 +48,8 @@ from .tooling import Approver, Tool
 from .tools import builtin_tools
 
 __all__ = ["DEFAULT_MAX_STEPS", "HEARTBEAT_INTERVAL", "run_prompt"]
+
+log = logging.getLogger(__name__)
 
 HEARTBEAT_INTERVAL = 10.0  # seconds between tool_heartbeat events
 INTERRUPTED_NOTE = "[interrupted by the user]"
@@ -190,6 +193,13 @@ class _Turn:
         if self.save_enabled:
             await self.session.save()
 
+    async def save_keeping_error(self) -> None:
+        """Save on the way out of a failed or cancelled turn; a save failure is logged so the first error wins."""
+        try:
+            await self.save()
+        except Exception:  # noqa: BLE001 - the error that ended the turn is the one to report
+            log.exception("saving session %s after a failed or cancelled turn failed", self.session.id)
+
     @property
     def label(self) -> str:
         return f"{self.provider.name}/{self.model_id}"
@@ -210,11 +220,11 @@ class _Turn:
             await self.save()
         except asyncio.CancelledError:
             self.keep_partial()
-            await self.save()
+            await self.save_keeping_error()
             raise
         except Exception as exc:
             await self.sink.emit(ErrorEvent(message=str(exc) or type(exc).__name__))
-            await self.save()
+            await self.save_keeping_error()
             raise
         await self.sink.emit(DoneEvent())
         return SessionResult(text=text.strip(), session_id=self.session.id)
@@ -301,6 +311,6 @@ class _Turn:
         if stream is None or not stream.builder.has_content():
             return
         message = stream.builder.message(without_tool_calls=True)
-        message.content.append(TextPart(text=INTERRUPTED_NOTE))
+        message.content.append(TextPart(text=("\n\n" if stream.builder.text else "") + INTERRUPTED_NOTE))
         self.session.add_message(message)
         self.session.usage.add(stream.builder.usage)

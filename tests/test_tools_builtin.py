@@ -190,3 +190,28 @@ def test_cap_tool_output_caps_at_4096_bytes_and_names_the_full_size():
     assert len(capped.encode("utf-8")) <= TOOL_OUTPUT_CAP == 4096
     assert "10000 bytes" in capped
     assert capped.startswith("é" * 1000)
+
+
+async def test_cancelling_bash_kills_its_process_group(root):
+    import asyncio
+
+    tool = tools(root)["bash"]
+    task = asyncio.ensure_future(tool.handler({"command": "sleep 30 & echo $! > child.pid; wait"}))
+    for _ in range(200):
+        if (root / "child.pid").exists() and (root / "child.pid").read_text().strip():
+            break
+        await asyncio.sleep(0.01)
+    child = int((root / "child.pid").read_text())
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    for _ in range(200):  # the SIGKILL lands at once; reaping by init may take a moment
+        try:
+            os.kill(child, 0)
+        except ProcessLookupError:
+            break
+        if Path(f"/proc/{child}/stat").exists() and Path(f"/proc/{child}/stat").read_text().split()[2] == "Z":
+            break
+        await asyncio.sleep(0.01)
+    else:
+        pytest.fail(f"the child process {child} of the cancelled command is still running")

@@ -9,13 +9,12 @@ from pathlib import Path
 import pytest
 from IPython.core.error import UsageError
 
-from codetether_magics.agent.tooling import ApprovalRequest, Tool
+from codetether_magics.agent.tooling import ApprovalRequest
 from codetether_magics.errors import ToolError
 from codetether_magics.notebook.approval import (
     ApprovalPolicy,
     decide,
     frontend_can_answer,
-    guard_tools,
     make_approver,
     parse_allow,
 )
@@ -139,21 +138,11 @@ def test_parse_allow_names_unknown_tools():
         parse_allow(["pyhton"], ["python", "bash"])
 
 
-def _tool(name: str, read_only: bool) -> Tool:
-    async def handler(arguments):
-        return "ran"
-
-    return Tool(name, "d", {"type": "object"}, handler, read_only=read_only)
-
-
-async def test_refused_tool_tells_the_model_how_to_allow_it():
-    (python, variables) = guard_tools([_tool("python", False), _tool("variables", True)], ApprovalPolicy())
-    assert python.read_only  # the loop must not ask anybody: it runs the refusal
+async def test_refusal_tells_the_model_how_to_allow_the_tool():
+    request = ApprovalRequest("call_1", "python", {"code": "1"})
     with pytest.raises(ToolError, match=r"tool 'python' needs approval; re-run the cell with --allow python"):
-        await python.handler({"code": "1"})
-    assert await variables.handler({}) == "ran"
-    (allowed,) = guard_tools([_tool("python", False)], ApprovalPolicy(allowed=frozenset({"python"})))
-    assert not allowed.read_only and await allowed.handler({}) == "ran"
+        await make_approver(ApprovalPolicy(), None)(request)
+    assert await make_approver(ApprovalPolicy(allowed=frozenset({"python"})), None)(request) is True
 
 
 async def test_approver_asks_and_times_out_as_deny():
@@ -170,6 +159,14 @@ async def test_approver_asks_and_times_out_as_deny():
     async def never(req):
         await asyncio.Event().wait()
 
-    assert await make_approver(ApprovalPolicy(can_ask=True, timeout=0.01), never)(request) is False
-    assert await make_approver(ApprovalPolicy(), ask)(request) is False
+    with pytest.raises(ToolError, match="nobody answered the approval request within 0.01 s"):
+        await make_approver(ApprovalPolicy(can_ask=True, timeout=0.01), never)(request)
+
+    async def deny(req):
+        return False
+
+    assert await make_approver(ApprovalPolicy(can_ask=True), deny)(request) is False
+    with pytest.raises(ToolError):  # nobody to ask: ask is never called
+        await make_approver(ApprovalPolicy(), ask)(request)
+    assert len(asked) == 1
     assert await make_approver(ApprovalPolicy(auto_approve=True), None)(request) is True

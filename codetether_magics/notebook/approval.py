@@ -4,18 +4,19 @@ Tools marked ``read_only=False`` (``python``, ``bash``, file edits) run only whe
 allowed them: ``--allow python,bash`` on the cell or ``%config CodeTether.auto_approve = True``.
 Otherwise a frontend that can answer (JupyterLab, Notebook 7, VS Code) is asked through
 the view's Approve / Deny buttons. nbclient, nbval and ``jupyter execute`` leave nobody to
-ask: the call is refused and the model is told how the user can allow it.
+ask: the call is refused and the model is told how the user can allow it (the approver
+raises ``ToolError`` with that reason, which the loop passes on to the model).
 """
 
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import os
 from dataclasses import dataclass
 from typing import Any, Awaitable, Callable, Iterable, Literal, Mapping
 
-from ..agent.tooling import ApprovalRequest, Approver, Tool
+from ..agent.tooling import ApprovalRequest, Approver
+from ..errors import ToolError
 
 __all__ = [
     "ALL_TOOLS",
@@ -23,7 +24,6 @@ __all__ = [
     "Decision",
     "decide",
     "frontend_can_answer",
-    "guard_tools",
     "make_approver",
     "parse_allow",
     "refusal_message",
@@ -78,37 +78,15 @@ def parse_allow(values: Iterable[str], available: Iterable[str]) -> frozenset[st
     return frozenset(names)
 
 
-def guard_tools(tools: Iterable[Tool], policy: ApprovalPolicy) -> list[Tool]:
-    """Replace the handler of each tool that would be refused by one that explains why.
-
-    The refused tool is marked read-only so the loop does not ask an approver about it:
-    calling it runs nothing and the model reads the reason as the tool's error.
-    """
-    guarded = []
-    for tool in tools:
-        if not tool.read_only and decide(tool.name, policy) == "refuse":
-            tool = dataclasses.replace(tool, handler=_refuser(tool.name), read_only=True)
-        guarded.append(tool)
-    return guarded
-
-
-def _refuser(tool_name: str) -> Callable[[dict[str, Any]], Awaitable[Any]]:
-    async def refuse(_arguments: dict[str, Any]) -> Any:
-        from ..errors import ToolError
-
-        raise ToolError(refusal_message(tool_name))
-
-    return refuse
-
-
 def make_approver(
     policy: ApprovalPolicy,
     ask: Callable[[ApprovalRequest], Awaitable[bool]] | None,
 ) -> Approver:
     """The approver the loop calls for tools that change things.
 
-    ``ask`` shows Approve / Deny (``LiveView.ask_approval``); no answer within
-    ``policy.timeout`` seconds counts as Deny.
+    ``ask`` shows Approve / Deny (``LiveView.ask_approval``). A refusal that the user did
+    not make (nobody to ask, no answer in time) raises ``ToolError``: the loop tells the
+    model that reason, so it can tell the user how to allow the tool.
     """
 
     async def approve(request: ApprovalRequest) -> bool:
@@ -116,10 +94,10 @@ def make_approver(
         if decision == "allow":
             return True
         if decision == "refuse" or ask is None:
-            return False
+            raise ToolError(refusal_message(request.name))
         try:
             return bool(await asyncio.wait_for(ask(request), policy.timeout))
         except asyncio.TimeoutError:
-            return False
+            raise ToolError(f"nobody answered the approval request within {policy.timeout:g} s") from None
 
     return approve

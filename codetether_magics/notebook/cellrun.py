@@ -19,7 +19,7 @@ from ..agent.events import TextChunkEvent, TextCompleteEvent, UsageReportEvent
 from ..agent.tools import builtin_tools
 from ..errors import CodeTetherError, NoProviderConfiguredError
 from ..session.model import Usage
-from .approval import ApprovalPolicy, frontend_can_answer, guard_tools, make_approver, parse_allow
+from .approval import ApprovalPolicy, frontend_can_answer, make_approver, parse_allow
 from .images import ImageRefError, sent_image_urls
 from .nbtools import notebook_tools
 from .runner import INTERRUPTED, CellError, choose_mode
@@ -95,7 +95,7 @@ class CellRun:
             timeout=self.magics.approval_timeout,
         )
         ask = lambda request: self.view.ask_approval(request)  # noqa: E731 - the view opens later
-        return guard_tools(tools, policy), make_approver(policy, ask)
+        return tools, make_approver(policy, ask)
 
     async def _mode(self, session: Any, occurrence: int) -> tuple[str, Any]:
         from .replay import find_recorded_turn

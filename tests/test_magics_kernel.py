@@ -1,0 +1,163 @@
+"""``%%codetether`` in real notebooks: nbclient, a real ipykernel, the scripted loopback model server.
+
+One notebook exercises every option and proves each one reaches the request or the loop
+(the server checks each request against the turn's ``expect``); a second notebook in a new
+kernel resumes the transcript beside the notebook; a third, with no provider configured,
+replays it. The API key must appear nowhere: not in the executed notebooks, the transcript,
+the exports or the data dir.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from codetether_magics.testing import ScriptedModelServer, Turn
+from tests.support.kernel import kernel_env, make_notebook, new_api_key, run_notebook, text_of
+
+pytestmark = pytest.mark.slow
+
+WIDGET = "application/vnd.jupyter.widget-view+json"
+PLOT = "%matplotlib inline\nimport matplotlib.pyplot as plt\nplt.plot([1, 4, 9])\nplt.show()"
+FIRST_PROMPT = "What is in {this} plot? It costs $5, see f'{x!r}'."
+
+CELLS = {
+    "load": "%load_ext codetether_magics",
+    "reload": "%reload_ext codetether_magics",
+    "plot": PLOT,
+    "image": "# NBVAL_IGNORE_OUTPUT\n%%codetether -m openai/gpt-4o-mini -i last --max-steps 2\n" + FIRST_PROMPT,
+    "refused": "%%codetether\nDefine x.",
+    "allowed": "%%codetether --allow python\nDefine x now.",
+    "x": "print(x)",
+    "max_steps": "%%codetether --max-steps 1\nKeep looking.",
+    "no_stream": "%%codetether --no-stream\nShort answer please.",
+    "bad_option": "%%codetether --bogus\nhi",
+    "bad_allow": "%%codetether --allow pyhton\nhi",
+    "config_model": '%config CodeTether.model = "openai/gpt-4.1-nano"',
+    "configured": "%%codetether\nWhich model?",
+    "lines": "%codetether status\n%codetether usage\n%codetether title\n%codetether export md\n"
+             "%codetether export json transcript-copy.json",
+    "new": "%%codetether --new\nFresh start.",
+    "list": "%codetether list",
+}
+
+TURNS = [
+    # image: -m, -i last and the exact prompt reach the request
+    Turn.text("A rising curve.", usage=(11, 3), expect_model="gpt-4o-mini", expect_image=True,
+              expect_user_text=FIRST_PROMPT),
+    Turn.text("Plot question"),  # the first turn's title request
+    # refused: nobody can approve in nbclient, the model is told how to allow it
+    Turn.tool_call("python", {"code": "x = 41"}, expect_model="gpt-4o-mini"),  # the session keeps its model
+    Turn.text("I could not run it.", expect_tool_result="re-run the cell with --allow python"),
+    # allowed: the python tool runs in the user's namespace, then variables sees x
+    Turn.tool_call("python", {"code": "x = 41\nprint('hello from the tool')\nx + 1"}),
+    Turn.tool_call("variables", {}, expect_tool_result="stdout:\nhello from the tool\n\nvalue:\n42"),
+    Turn.text("Done: x is 41.", expect_tool_result="x: int = 41"),
+    # max_steps 1: the loop stops after one model call
+    Turn.tool_call("variables", {}),
+    # no_stream
+    Turn.text("Short."),
+    # configured: %config CodeTether.model reaches the request
+    Turn.text("gpt-4.1-nano here.", expect_model="gpt-4.1-nano"),
+    # new conversation (and its title request)
+    Turn.text("Fresh.", expect_user_text="Fresh start."),
+    Turn.text("Fresh title"),
+]
+
+
+def _cells(nb: nbformat.NotebookNode) -> dict[str, nbformat.NotebookNode]:
+    return dict(zip(CELLS, nb.cells))
+
+
+def _request_user_texts(request) -> list[str]:
+    return [m["content"] for m in request.body["messages"] if m["role"] == "user" and isinstance(m["content"], str)]
+
+
+def _assert_no_key(key: str, folder: Path) -> None:
+    for path in folder.rglob("*"):
+        if path.is_file():
+            assert key not in path.read_text(errors="replace"), f"API key leaked into {path}"
+
+
+def test_every_option_in_a_real_notebook_then_resume_and_replay(tmp_path: Path, isolated_environment: Path):
+    key = new_api_key()
+    nb = make_notebook(*CELLS.values())
+    for name in ("bad_option", "bad_allow"):
+        nb.cells[list(CELLS).index(name)].metadata["tags"] = ["raises-exception"]
+
+    with ScriptedModelServer(TURNS, api_key=key) as server:
+        executed = run_notebook(nb, tmp_path, kernel_env(tmp_path, server, key))
+        requests = server.model_requests
+        assert server.errors == []
+        assert server.remaining == 0
+    cells = _cells(executed)
+
+    # Loading is silent (nbval compares stderr too), reloading as well.
+    assert cells["load"].outputs == [] and cells["reload"].outputs == []
+
+    # The image turn: a PNG data URL in the OpenAI request, the NBVAL line not sent.
+    image_parts = [p for m in requests[0].body["messages"] if isinstance(m["content"], list) for p in m["content"]
+                   if p.get("type") == "image_url"]
+    assert len(image_parts) == 1 and image_parts[0]["image_url"]["url"].startswith("data:image/png;base64,")
+    assert "NBVAL" not in json.dumps(requests[0].body)
+    image_outputs = cells["image"].outputs
+    assert WIDGET in image_outputs[0]["data"]  # the live view first ...
+    assert image_outputs[-1]["data"] == {"text/markdown": "A rising curve.", "text/plain": "A rising curve."}
+
+    assert "I could not run it." in text_of(cells["refused"])
+    assert text_of(cells["allowed"], "text/markdown") == "Done: x is 41."
+    assert text_of(cells["x"]).strip() == "41"  # the python tool ran in the user's namespace
+
+    # --max-steps 1: one request for that cell, and the answer says why it stopped.
+    assert "Stopped after 1 step (max_steps)" in text_of(cells["max_steps"], "text/markdown")
+    # --no-stream: no widget, only the final bundle.
+    assert [o["data"] for o in cells["no_stream"].outputs] == [{"text/markdown": "Short.", "text/plain": "Short."}]
+
+    for name, problem in (("bad_option", "unrecognized arguments: --bogus"), ("bad_allow", "unknown tool 'pyhton'")):
+        shown = text_of(cells[name])
+        assert problem in shown, shown
+        if name == "bad_option":
+            assert "Usage: %%codetether [-m MODEL]" in shown
+
+    lines = text_of(cells["lines"])
+    assert f"Transcript: {tmp_path / 'analysis.codetether.json'} (saved)" in lines
+    assert "Model:      openai/gpt-4.1-nano (CodeTether.model)" in lines
+    assert "Plot question" in lines  # the title
+    assert (tmp_path / "analysis.codetether.md").read_text().count("## User") == 6
+    exported = json.loads((tmp_path / "transcript-copy.json").read_text())
+    assert [m["role"] for m in exported["messages"]][:2] == ["user", "assistant"]
+
+    # --new: the request carries no history, and the old conversation stays reachable.
+    assert _request_user_texts(requests[-2]) == ["Fresh start."]
+    listing = text_of(cells["list"])
+    old_id = exported["id"]
+    assert old_id in listing and "Fresh title" in listing
+    assert (isolated_environment / "sessions" / f"{old_id}.json").exists()
+
+    transcript = json.loads((tmp_path / "analysis.codetether.json").read_text())
+    assert transcript["title"] == "Fresh title" and transcript["metadata"]["notebook"] == "analysis.ipynb"
+
+    _resume_in_a_new_kernel(tmp_path, key)
+    _replay_without_a_provider(tmp_path)
+    _assert_no_key(key, tmp_path)
+
+
+def _resume_in_a_new_kernel(folder: Path, key: str) -> None:
+    turns = [Turn.text("Continuing where we were.", expect_user_text="And now?")]
+    with ScriptedModelServer(turns, api_key=key) as server:
+        nb = make_notebook("%load_ext codetether_magics", "%%codetether\nAnd now?", "%codetether status")
+        executed = run_notebook(nb, folder, kernel_env(folder, server, key))
+        assert server.errors == []
+        (request,) = server.model_requests
+    # The new kernel continued the conversation saved beside the notebook.
+    assert _request_user_texts(request) == ["Fresh start.", "And now?"]
+    assert "Messages:   4;" in text_of(executed.cells[2])
+
+
+def _replay_without_a_provider(folder: Path) -> None:
+    nb = make_notebook("%load_ext codetether_magics", "%%codetether\nAnd now?")
+    executed = run_notebook(nb, folder, kernel_env(folder))  # no OPENAI_* at all
+    assert executed.cells[1].outputs[-1]["data"]["text/plain"] == "Continuing where we were."

@@ -11,6 +11,7 @@ from __future__ import annotations
 from .scripted_server import RecordedRequest, ScriptedModelServer, load_script
 from .turns import (DropStep, ErrorEventStep, Expectation, HangStep, HttpError, MalformedStep, TextStep,
                     ThinkingStep, ToolCallStep, Turn, UsageStep)
+from .vault_server import VaultRequest, VaultServer
 
 __all__ = [
     "DropStep",
@@ -26,5 +27,7 @@ __all__ = [
     "ToolCallStep",
     "Turn",
     "UsageStep",
+    "VaultRequest",
+    "VaultServer",
     "load_script",
 ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import os
 import random
 
@@ -50,23 +51,49 @@ async def test_latest_for_each_directory_among_hundreds_of_files(workspaces):
     assert (await Session.last_for_directory(None)).id == "s0299"
 
 
+class _CountingFile:
+    def __init__(self, handle, counts):
+        self._handle, self._counts = handle, counts
+
+    def read(self, size=-1):
+        data = self._handle.read(size)
+        self._counts.append(len(data))
+        return data
+
+    def __getattr__(self, name):
+        return getattr(self._handle, name)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self._handle.close()
+
+
 async def test_latest_reads_headers_not_transcripts(workspaces, monkeypatch):
     _populate(workspaces, count=120, padding=20_000)
-    opened = []
-    real = header.read_header
-    monkeypatch.setattr(header, "read_header", lambda path, *a, **k: opened.append(path) or real(path, *a, **k))
-    bytes_read = []
-    real_stream = header.JsonStream
-
-    class Counting(real_stream):
-        def __del__(self):
-            bytes_read.append(self.bytes_read)
-
-    monkeypatch.setattr(header, "JsonStream", Counting)
+    counts = []
+    monkeypatch.setattr(header, "open", lambda path, mode="r": _CountingFile(builtins.open(path, mode), counts),
+                        raising=False)
     found = catalog.latest_summary(str(workspaces[1]))
-    assert found is not None and len(opened) == 120
+    assert found is not None and len(counts) == 120
     total = sum(p.stat().st_size for p in sessions_dir().glob("*.json"))
-    assert sum(bytes_read) <= 120 * 4096 < total / 5  # one 4 KiB read per file
+    assert sum(counts) <= 120 * 4096 < total / 5  # one 4 KiB read per file
+
+
+async def test_headers_of_files_in_another_key_order_are_still_read(workspaces):
+    stamp = times(1)[0]
+    seed_order = session_document("seed-layout", str(workspaces[0]), stamp, n_messages=50, padding=1000)
+    reordered = {key: seed_order[key] for key in ("messages", "tool_uses", "id", "title", "created_at",
+                                                  "updated_at", "usage", "agent", "metadata")}
+    write_document(sessions_dir(), reordered)
+    nested = session_document("nested-key", str(workspaces[1]), stamp)
+    nested["metadata"]["messages"] = {"looks": "like the transcript key"}
+    write_document(sessions_dir(), nested)
+    assert (await Session.last_for_directory(str(workspaces[0]))).id == "seed-layout"
+    assert (await Session.last_for_directory(str(workspaces[1]))).id == "nested-key"
+    listed = {s.id: s.message_count for s in await list_sessions()}
+    assert listed == {"seed-layout": 50, "nested-key": 1}
 
 
 async def test_index_is_used_and_stays_correct_as_files_change(workspaces):

@@ -33,8 +33,16 @@ def scan(count_messages: bool = False) -> list[SessionSummary]:
     return [summary for summary in found if summary is not None]
 
 
-def _matches(summary: SessionSummary, key: str | None) -> bool:
-    return key is None or directory_key(summary.directory) == key
+class _Keys(dict):
+    """``directory_key`` memoised for one scan (many files share a few directories)."""
+
+    def __missing__(self, directory: str | None) -> str:
+        self[directory] = value = directory_key(directory)
+        return value
+
+
+def _matches(summary: SessionSummary, key: str | None, keys: _Keys | None = None) -> bool:
+    return key is None or (keys if keys is not None else _Keys())[summary.directory] == key
 
 
 def _from_index(directory: str | None) -> SessionSummary | None:
@@ -59,13 +67,13 @@ def latest_summary(directory: str | os.PathLike[str] | None) -> SessionSummary |
     folder_mtime = index.folder_mtime_ns()  # before the scan: a change during it invalidates
     summaries = scan()
     index.replace_latest(summaries, folder_mtime)
-    key = None if directory is None else directory_key(directory)
-    matching = [s for s in summaries if _matches(s, key)]
+    key, keys = (None if directory is None else directory_key(directory)), _Keys()
+    matching = [s for s in summaries if _matches(s, key, keys)]
     return max(matching, key=lambda s: s.sort_key, default=None)
 
 
 def list_summaries(directory: str | os.PathLike[str] | None = None) -> list[SessionSummary]:
     """Every session (of ``directory``, when given), newest first, with message counts."""
-    key = None if directory is None else directory_key(os.fspath(directory))
-    summaries = [s for s in scan(count_messages=True) if _matches(s, key)]
+    key, keys = (None if directory is None else directory_key(os.fspath(directory))), _Keys()
+    summaries = [s for s in scan(count_messages=True) if _matches(s, key, keys)]
     return sorted(summaries, key=lambda s: s.sort_key, reverse=True)

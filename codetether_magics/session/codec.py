@@ -8,8 +8,10 @@ every way a file can be broken (empty, cut short, not UTF-8, not JSON, wrong typ
 
 from __future__ import annotations
 
+import gc
+from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Iterator
 
 import orjson
 from pydantic import ValidationError
@@ -19,11 +21,29 @@ from ..errors import SessionCorruptError, SessionIdMismatchError
 if TYPE_CHECKING:  # pragma: no cover
     from .core import Session
 
-__all__ = ["corrupt_error", "decode_session", "encode_session", "session_from_dict"]
+__all__ = ["corrupt_error", "decode_session", "encode_session", "paused_gc", "session_from_dict"]
+
+
+@contextmanager
+def paused_gc() -> Iterator[None]:
+    """Pause the cyclic GC while building or parsing a transcript.
+
+    Both create hundreds of thousands of acyclic objects, each batch of which would
+    otherwise trigger a collection that walks the whole (large) heap: measured at
+    10,000 messages this halves the time of ``model_dump`` and ``model_validate``.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def encode_session(session: "Session") -> bytes:
-    return orjson.dumps(session.model_dump())
+    with paused_gc():
+        return orjson.dumps(session.model_dump())
 
 
 def corrupt_error(path: Path | str, detail: str) -> SessionCorruptError:
@@ -55,11 +75,12 @@ def decode_session(data: bytes, path: Path | str, expected_id: str | None = None
     """Parse a whole session file; ``expected_id`` must match the id inside it."""
     if not data.strip():
         raise corrupt_error(path, "the file is empty")
-    try:
-        parsed = orjson.loads(data)
-    except orjson.JSONDecodeError as exc:
-        raise corrupt_error(path, f"not JSON: {exc}") from None
-    session = session_from_dict(parsed, path)
+    with paused_gc():
+        try:
+            parsed = orjson.loads(data)
+        except orjson.JSONDecodeError as exc:
+            raise corrupt_error(path, f"not JSON: {exc}") from None
+        session = session_from_dict(parsed, path)
     check_id(session.id, expected_id, path)
     return session
 

@@ -23,6 +23,7 @@ __all__ = ["SessionSummary", "directory_key", "parse_time", "read_header", "try_
 log = logging.getLogger(__name__)
 _ARRAYS = ("messages", "tool_uses")
 _HEADER_KEYS = ("id", "updated_at", "metadata")
+_QUICK_READ = 4096
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 
@@ -79,11 +80,32 @@ def _walk(stream: JsonStream, count_messages: bool) -> tuple[dict[str, Any], int
     return fields, count
 
 
+def _quick_fields(head: bytes) -> dict[str, Any] | None:
+    """The header of a file in our own layout, from its first bytes alone.
+
+    ``,"messages":`` cannot occur inside a JSON string (quotes there are escaped), so it
+    is a key; if it is a nested one the cut leaves an open brace and parsing fails, and
+    the caller falls back to the streaming walk.
+    """
+    cut = head.find(b',"messages":')
+    if cut < 0:
+        return None
+    try:
+        fields = orjson.loads(head[:cut] + b"}")
+    except orjson.JSONDecodeError:
+        return None
+    return fields if isinstance(fields, dict) and all(k in fields for k in _HEADER_KEYS) else None
+
+
 def read_header(path: Path, count_messages: bool = False) -> SessionSummary:
     """Read one file's header; raises ``JsonStreamError``/``ValueError`` when it is not a session."""
     with open(path, "rb") as handle:
         st = os.fstat(handle.fileno())
-        fields, count = _walk(JsonStream(handle, first_chunk=4096), count_messages)
+        fields = None if count_messages else _quick_fields(handle.read(_QUICK_READ))
+        count = None
+        if fields is None:
+            handle.seek(0)
+            fields, count = _walk(JsonStream(handle, first_chunk=_QUICK_READ), count_messages)
     meta = fields.get("metadata")
     session_id = fields.get("id")
     if not isinstance(session_id, str) or not isinstance(meta, dict):

@@ -96,8 +96,11 @@ def record(header: SessionSummary, folder_mtimes: tuple[int | None, int | None] 
 def replace_latest(headers: Iterable[SessionSummary], folder_mtime: int | None) -> None:
     """After a full scan: the latest session of every directory, valid for ``folder_mtime``."""
     latest: dict[str, SessionSummary] = {}
+    keys: dict[str | None, str] = {}
     for header in headers:
-        key = directory_key(header.directory)
+        if header.directory not in keys:
+            keys[header.directory] = directory_key(header.directory)
+        key = keys[header.directory]
         if key not in latest or header.sort_key > latest[key].sort_key:
             latest[key] = header
 

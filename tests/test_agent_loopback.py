@@ -238,3 +238,20 @@ async def test_malformed_stream_is_an_error_not_a_retry(tmp_path, protocol):
         with pytest.raises(ProviderStreamError):
             await run_prompt(session, "hi", [], events.append, registry_for(server, protocol))
     assert len(server.model_requests) == 1 and events[-1].type == "error"
+
+
+async def test_two_tool_calls_in_one_response(tmp_path, protocol):
+    from codetether_magics.testing import ToolCallStep
+
+    (tmp_path / "a.txt").write_text("alpha\n")
+    (tmp_path / "b.txt").write_text("beta\n")
+    session = await new_session(tmp_path)
+    both = Turn([ToolCallStep("read", {"path": "a.txt"}, "call_a"), ToolCallStep("read", {"path": "b.txt"}, "call_b")])
+    turns = [both, Turn.text("alpha and beta", expect_tool_result="beta")]
+    with ScriptedModelServer(turns) as server:
+        result, events = await prompt(session, server, protocol)
+    assert server.errors == [] and result.text == "alpha and beta"
+    second = json.dumps(server.model_requests[1].body)
+    assert "call_a" in second and "call_b" in second and "alpha" in second
+    starts = [e.tool_call_id for e in events if e.type == "tool_call_start"]
+    assert starts == ["call_a", "call_b"]

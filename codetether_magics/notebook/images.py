@@ -21,10 +21,12 @@ import re
 import sys
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import TYPE_CHECKING, Any, Iterable
 
 from ..errors import CodeTetherError
-from ..session.model import ImageAttachment
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..session.model import ImageAttachment
 
 __all__ = ["ImageCapture", "ImageRefError", "sent_image_urls"]
 
@@ -205,8 +207,9 @@ class ImageCapture:
 
     # -- references -----------------------------------------------------------
 
-    def resolve(self, refs: Iterable[str], *, already_sent: Iterable[str] = frozenset()) -> list[ImageAttachment]:
+    def resolve(self, refs: Iterable[str], *, already_sent: Iterable[str] = frozenset()) -> list["ImageAttachment"]:
         """The images ``refs`` name, minus any already sent or repeated; raises ``ImageRefError``."""
+        from ..session.model import ImageAttachment  # pydantic: not imported while %load_ext runs
         seen = set(already_sent)
         attachments = []
         for ref in refs:

@@ -57,7 +57,8 @@ def _quote_error(message: str) -> str:
 class _Block:
     """One part of the view: answer text, thinking, a tool call or an error."""
 
-    __slots__ = ("kind", "text", "done", "name", "arguments", "output", "success", "duration_ms", "note", "html")
+    __slots__ = ("kind", "text", "done", "name", "arguments", "output", "success", "duration_ms", "note", "html",
+                 "stream")
 
     def __init__(self, kind: str, **fields: Any) -> None:
         self.kind, self.text, self.done = kind, "", False
@@ -66,6 +67,7 @@ class _Block:
         self.success: bool | None = None
         self.duration_ms: int | None = None
         self.html: str | None = None  # cached render; None when it must be rendered again
+        self.stream = render.MarkdownStream() if kind == "text" else None
         for key, value in fields.items():
             setattr(self, key, value)
 
@@ -75,8 +77,8 @@ class _Block:
         return self.html
 
     def _render(self) -> str:
-        if self.kind == "text":
-            return render.render_text(self.text)
+        if self.kind == "text":  # while streaming, only the unfinished Markdown blocks are rendered
+            return render.render_text(self.text, None if self.done else self.stream)
         if self.kind == "thinking":
             return render.render_thinking(self.text, done=self.done)
         if self.kind == "tool":

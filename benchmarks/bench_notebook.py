@@ -1,0 +1,220 @@
+"""The notebook layer's costs, each against a baseline measured in the same run.
+
+1. ``%load_ext``: ``import codetether_magics`` + ``load_extension`` into an InteractiveShell,
+   timed inside a fresh subprocess, against ``import IPython`` timed the same way.
+2. First byte to first widget update: ``run_prompt`` (real OpenAI provider, scripted loopback
+   server) streaming into a ``LiveView``, from sending the request to the widget's first
+   ``value`` change with the answer, against the same stream read with httpx alone until
+   its first byte. The difference is the delay the view adds (target < 60 ms).
+3. Coalescing: how many widget updates a long stream costs, against one per event.
+4. One flush late in a long answer: the view's render at 100 KB of streamed answer (finished
+   Markdown blocks are kept, only the open one is parsed), against markdown-it rendering the
+   whole answer, which is what a naive flush costs.
+
+    python -m benchmarks notebook        # or: python benchmarks/bench_notebook.py [--quick]
+"""
+
+from __future__ import annotations
+
+import asyncio
+import statistics
+import subprocess
+import sys
+import time
+from typing import Any
+
+import httpx
+
+from codetether_magics.agent.loop import run_prompt
+from codetether_magics.notebook.render import markdown_to_html
+from codetether_magics.notebook.view import LiveView, ViewState
+from codetether_magics.providers.openai import OpenAIProvider
+from codetether_magics.session.core import Session
+from codetether_magics.testing import ScriptedModelServer, Turn
+
+KEY = "sk-bench-not-secret"
+LOAD_TARGET_S = 0.5  # "%load_ext ... takes well under a second"
+FIRST_UPDATE_TARGET_MS = 60.0
+FLUSH_TARGET_MS = 25.0  # at 20 flushes/s, half a core at most
+RATE = 20  # updates per second the view may send
+
+_LOAD_OURS = """
+import time
+from IPython.core.interactiveshell import InteractiveShell
+shell = InteractiveShell.instance()
+started = time.perf_counter()
+import codetether_magics
+shell.extension_manager.load_extension("codetether_magics")
+print(time.perf_counter() - started)
+"""
+_LOAD_BASELINE = """
+import time
+started = time.perf_counter()
+import IPython
+print(time.perf_counter() - started)
+"""
+
+
+def _subprocess_seconds(code: str) -> tuple[float, str]:
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+    lines = done.stdout.strip().splitlines()
+    return float(lines[-1]), "\n".join(lines[:-1]) + done.stderr
+
+
+def _bench_load(repeats: int) -> dict[str, Any]:
+    ours_runs = [_subprocess_seconds(_LOAD_OURS) for _ in range(repeats)]
+    baseline = statistics.median(_subprocess_seconds(_LOAD_BASELINE)[0] for _ in range(repeats))
+    ours = statistics.median(seconds for seconds, _ in ours_runs)
+    silent = all(not printed.strip() for _, printed in ours_runs)
+    return {
+        "benchmark": "%load_ext codetether_magics (import + load, fresh process, median)",
+        "ours": f"{ours * 1000:.0f} ms" + ("" if silent else " (printed output!)"),
+        "baseline": f"{baseline * 1000:.0f} ms (import IPython)",
+        "ratio": round(ours / baseline, 2),
+        "target": f"< {LOAD_TARGET_S * 1000:.0f} ms, prints nothing",
+        "ok": ours < LOAD_TARGET_S and silent,
+    }
+
+
+class _Registry:
+    def __init__(self, provider: OpenAIProvider) -> None:
+        self.provider = provider
+
+    def default_model(self) -> str:
+        return "openai/bench"
+
+    def resolve_model(self, model: str | None) -> tuple[OpenAIProvider, str]:
+        return self.provider, "bench"
+
+
+# Each measurement opens its own client (a fresh connection for both paths): on a reused
+# keep-alive connection the loopback server's small writes can stall ~40 ms (Nagle against
+# delayed ACK), which would make either side look slow by accident.
+
+
+async def _first_byte(server: ScriptedModelServer, turn: Turn) -> float:
+    server.enqueue(turn)
+    body = {"model": "bench", "messages": [{"role": "user", "content": "hi"}], "stream": True}
+    first = 0.0
+    async with httpx.AsyncClient(timeout=30.0) as client:
+        started = time.perf_counter()
+        async with client.stream("POST", server.openai_base_url + "/chat/completions", json=body,
+                                 headers={"Authorization": f"Bearer {KEY}",
+                                          "Accept": "text/event-stream"}) as response:
+            async for _ in response.aiter_raw():
+                first = first or time.perf_counter() - started
+    return first
+
+
+async def _through_view(server: ScriptedModelServer, turn: Turn,
+                        first_word: str) -> tuple[float, LiveView, int, float]:
+    async with httpx.AsyncClient(timeout=30.0) as client:
+        return await _through_view_with(client, server, turn, first_word)
+
+
+async def _through_view_with(client: httpx.AsyncClient, server: ScriptedModelServer, turn: Turn,
+                             first_word: str) -> tuple[float, LiveView, int, float]:
+    """Seconds to the first widget update showing the answer; the view; events; stream seconds."""
+    server.enqueue(turn)
+    view = LiveView(model="openai/bench")
+    view.set_status("Waiting for openai/bench…")  # as the magic does, just before the run
+    first: list[float] = []
+    view.html.observe(lambda c: first or (first_word in c["new"] and first.append(time.perf_counter())),
+                      names="value")
+    events = [0]
+
+    def on_event(event: Any) -> None:
+        events[0] += 1
+        view.on_event(event)
+
+    session = Session()
+    session.title = "bench"
+    registry = _Registry(OpenAIProvider("openai", KEY, server.openai_base_url, http_client=client))
+    started = time.perf_counter()
+    result = await run_prompt(session, "hi", [], on_event, registry, tools=[], save=False,
+                              title_model_call=False, max_steps=1)
+    duration = time.perf_counter() - started
+    view.finish(text=result.text, model="openai/bench", usage=session.usage, steps=1)
+    return first[0] - started, view, events[0], duration
+
+
+async def _bench_stream(quick: bool) -> list[dict[str, Any]]:
+    repeats = 5 if quick else 15
+    words = 300 if quick else 1000
+    short = Turn.text("Hello " + " ".join(f"w{i}" for i in range(20)))
+    long = Turn.text("Start " + " ".join(f"w{i}" for i in range(words)), chunk_delay=0.001)
+    with ScriptedModelServer() as server:
+        await _first_byte(server, short)  # warm up the code paths
+        await _through_view(server, short, "Hello")
+        raw = statistics.median([await _first_byte(server, short) for _ in range(repeats)])
+        ours = statistics.median([(await _through_view(server, short, "Hello"))[0] for _ in range(repeats)])
+        _, view, events, duration = await _through_view(server, long, "Start")
+    delay_ms = (ours - raw) * 1000
+    allowed = int(duration * RATE) + 3  # 20/s over the stream, plus status, first event and finish
+    return [
+        {
+            "benchmark": "first streamed byte -> first widget update (loopback, median)",
+            "ours": f"{ours * 1000:.1f} ms to the first update ({delay_ms:.1f} ms after the first byte)",
+            "baseline": f"{raw * 1000:.1f} ms to the first byte (httpx alone)",
+            "ratio": round(ours / raw, 2),
+            "target": f"< {FIRST_UPDATE_TARGET_MS:.0f} ms after the first byte",
+            "ok": delay_ms < FIRST_UPDATE_TARGET_MS,
+        },
+        {
+            "benchmark": f"widget updates for a {duration:.2f} s stream of {events} events",
+            "ours": f"{view.updates} updates",
+            "baseline": f"{events} (one per event)",
+            "ratio": round(view.updates / events, 3),
+            "target": f"<= {RATE}/s (+3) = {allowed}",
+            "ok": view.updates <= allowed,
+        },
+    ]
+
+
+def _bench_flush(repeats: int) -> dict[str, Any]:
+    paragraph = "Some *Markdown* with `code`, a [link](https://example.org) and <b>raw html</b>. " * 12
+    text = "\n\n".join(f"## Part {i}\n\n{paragraph}\n\n```python\nx = {i}\n```" for i in range(100))
+    text = text[: 100 * 1024]
+
+    def chunk(upto: int) -> Any:
+        return type("TextChunk", (), {"type": "text_chunk", "text": text[:upto]})()
+
+    def flush_at_the_end() -> float:
+        """Stream the answer in 200 flushes; time the last one (the most expensive)."""
+        state = ViewState("openai/bench")
+        for upto in range(0, len(text), len(text) // 200):
+            state.apply(chunk(upto))
+            state.html()
+        state.apply(chunk(len(text)))
+        started = time.perf_counter()
+        state.html()
+        return time.perf_counter() - started
+
+    def markdown_alone() -> float:
+        started = time.perf_counter()
+        markdown_to_html(text)
+        return time.perf_counter() - started
+
+    markdown_to_html("warm up")
+    ours = statistics.median(flush_at_the_end() for _ in range(repeats))
+    baseline = statistics.median(markdown_alone() for _ in range(repeats))
+    return {
+        "benchmark": f"one view flush while streaming, at {len(text) // 1024} KB of answer (median)",
+        "ours": f"{ours * 1000:.2f} ms",
+        "baseline": f"{baseline * 1000:.1f} ms (markdown-it rendering the whole answer)",
+        "ratio": round(ours / baseline, 3),
+        "target": f"< {FLUSH_TARGET_MS:.0f} ms",
+        "ok": ours * 1000 < FLUSH_TARGET_MS,
+    }
+
+
+def run(quick: bool = False) -> list[dict[str, Any]]:
+    rows = [_bench_load(3 if quick else 7)]
+    rows += asyncio.run(_bench_stream(quick))
+    rows.append(_bench_flush(3 if quick else 9))
+    return rows
+
+
+if __name__ == "__main__":
+    for row in run(quick="--quick" in sys.argv):
+        print(" | ".join(str(row[k]) for k in ("benchmark", "ours", "baseline", "ratio", "target", "ok")))

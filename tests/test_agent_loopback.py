@@ -60,7 +60,8 @@ async def new_session(tmp_path: Path) -> Session:
 async def prompt(session, server, protocol, message="hello", **options) -> tuple[Any, list[Any]]:
     events: list[Any] = []
     options.setdefault("retry_delays", (0.0, 0.0, 0.0))
-    result = await run_prompt(session, message, [], events.append, registry_for(server, protocol), **options)
+    images = options.pop("images", [])
+    result = await run_prompt(session, message, images, events.append, registry_for(server, protocol), **options)
     return result, events
 
 
@@ -255,3 +256,17 @@ async def test_two_tool_calls_in_one_response(tmp_path, protocol):
     assert "call_a" in second and "call_b" in second and "alpha" in second
     starts = [e.tool_call_id for e in events if e.type == "tool_call_start"]
     assert starts == ["call_a", "call_b"]
+
+
+async def test_user_turn_with_an_image(tmp_path, protocol):
+    from codetether_magics.session.model import ImageAttachment
+
+    png = ("data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJ"
+           "RU5ErkJggg==")
+    session = await new_session(tmp_path)
+    with ScriptedModelServer([Turn.text("One pixel.", expect_image=True, expect_user_text="What is this?")]) as server:
+        result, _ = await prompt(session, server, protocol, message="What is this?",
+                                 images=[ImageAttachment(data_url=png)])
+    assert server.errors == [] and result.text == "One pixel."
+    assert png in json.dumps(server.model_requests[0].body) or png.split(",", 1)[1] in json.dumps(
+        server.model_requests[0].body)

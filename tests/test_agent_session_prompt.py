@@ -55,3 +55,16 @@ async def test_no_provider_configured_is_a_clear_error_event_and_exception(tmp_p
         await session.prompt_with_events("hi", events.append)
     assert events and events[-1].type == "error" and events[-1].message == str(caught.value)
     assert "OPENAI_API_KEY" in str(caught.value)  # says how to configure one
+
+
+async def test_unknown_provider_in_the_model_names_the_available_ones(tmp_path):
+    from codetether_magics.agent.loop import run_prompt
+    from codetether_magics.errors import ProviderNotFoundError
+    from codetether_magics.providers.registry import ProviderRegistry
+
+    registry = ProviderRegistry.from_env({"OPENAI_API_KEY": "sk-test-x"})
+    session = await Session.new(tmp_path)
+    events = []
+    with pytest.raises(ProviderNotFoundError, match="Provider 'nope' not found. Available: openai"):
+        await run_prompt(session, "hi", [], events.append, registry, model="nope/model")
+    assert [e.type for e in events] == ["error"] and session.messages == []  # nothing was sent or recorded

@@ -39,15 +39,24 @@ def create_http_client(environ: Mapping[str, str] | None = None, *,
     return httpx.AsyncClient(timeout=timeout, verify=verify, mounts=proxy_mounts(environ, verify), trust_env=False)
 
 
-def ssl_verify(environ: Mapping[str, str]) -> ssl.SSLContext | bool:
+def ssl_verify(environ: Mapping[str, str]) -> ssl.SSLContext:
+    """The CA bundle from ``SSL_CERT_FILE`` / ``SSL_CERT_DIR``, else certifi's (httpx's default)."""
     cafile, capath = environ.get("SSL_CERT_FILE") or None, environ.get("SSL_CERT_DIR") or None
-    return _ssl_context(cafile, capath) if (cafile or capath) else True
+    if not (cafile or capath):
+        import certifi
+
+        cafile = certifi.where()
+    return _ssl_context(cafile, capath)
 
 
 @lru_cache(maxsize=8)
 def _ssl_context(cafile: str | None, capath: str | None) -> ssl.SSLContext:
     # Loading a CA bundle takes tens of milliseconds; a context is safe to share.
-    return ssl.create_default_context(cafile=cafile, capath=capath)
+    try:
+        return ssl.create_default_context(cafile=cafile, capath=capath)
+    except (OSError, ssl.SSLError) as exc:
+        raise ProviderError(f"Cannot load the CA certificates from SSL_CERT_FILE={cafile!r} / "
+                            f"SSL_CERT_DIR={capath!r}: {exc}. Point them at a PEM bundle or unset them.") from None
 
 
 def _env(environ: Mapping[str, str], name: str) -> str:

@@ -25,6 +25,7 @@ import argparse
 import itertools
 import json
 import socket
+import ssl
 import struct
 import sys
 import threading
@@ -65,8 +66,9 @@ class ScriptedModelServer:
     """A loopback model server; use it as a context manager (or ``start()`` / ``close()``)."""
 
     def __init__(self, turns: Iterable[TurnLike] = (), *, chunk_delay: float = 0.0,
-                 api_key: str | None = None, port: int = 0) -> None:
+                 api_key: str | None = None, port: int = 0, ssl_context: "ssl.SSLContext | None" = None) -> None:
         self.chunk_delay = chunk_delay
+        self._ssl_context = ssl_context  # serve HTTPS (for CA-bundle tests)
         self.api_key = api_key  # when set, requests must carry it (Bearer or x-api-key)
         self._port = port
         self._turns: deque[Turn] = deque(_as_turn(t) for t in turns)
@@ -82,6 +84,8 @@ class ScriptedModelServer:
 
     def start(self) -> "ScriptedModelServer":
         httpd = _QuietServer(("127.0.0.1", self._port), _Handler)
+        if self._ssl_context is not None:
+            httpd.socket = self._ssl_context.wrap_socket(httpd.socket, server_side=True)
         httpd.owner = self  # type: ignore[attr-defined]
         self._httpd = httpd
         # A short poll interval keeps close() fast (shutdown waits for one poll).
@@ -110,7 +114,8 @@ class ScriptedModelServer:
         if self._httpd is None:
             raise RuntimeError("ScriptedModelServer is not running: call start() or use it in a with block")
         host, port = self._httpd.server_address[:2]
-        return f"http://{host}:{port}"
+        scheme = "https" if self._ssl_context is not None else "http"
+        return f"{scheme}://{host}:{port}"
 
     @property
     def openai_base_url(self) -> str:

@@ -138,3 +138,10 @@ def test_unregister_removes_every_hook(shell):
     run(shell, "plt.plot([1])\nplt.show()")
     with pytest.raises(ImageRefError):
         capture.resolve(["last"])
+
+
+def test_a_cell_showing_figures_in_a_loop_keeps_its_last_twenty(shell, capture):
+    cell = run(shell, "for i in range(25):\n    plt.figure(figsize=(1, 1)); plt.plot([0, i]); plt.show()")
+    images = capture.resolve([str(cell.execution_count)])
+    assert len(images) == 20
+    assert images[-1] == capture.resolve(["last"])[0]

@@ -118,3 +118,12 @@ def test_sent_image_urls_reads_the_transcript():
     assert sent_image_urls(session) == {url}
     capture = capture_with(img=pil_bytes("PNG"))
     assert capture.resolve(["img"], already_sent=sent_image_urls(session)) == []
+
+
+def test_objects_with_a_broken_png_repr_get_a_clear_error():
+    class NotAnImage:
+        def _repr_png_(self):
+            return "ünïcode, not base64"
+
+    with pytest.raises(ImageRefError, match="variable 'odd' holds a NotAnImage, not an image"):
+        capture_with(odd=NotAnImage()).resolve(["odd"])

@@ -14,6 +14,7 @@ over ``max_bytes`` is refused with its size; one image is never sent twice.
 from __future__ import annotations
 
 import base64
+import binascii
 import io
 import logging
 import os
@@ -34,6 +35,7 @@ log = logging.getLogger(__name__)
 
 _MAGIC = {"image/png": b"\x89PNG\r\n\x1a\n", "image/jpeg": b"\xff\xd8\xff"}
 _OUT_REF = re.compile(r"Out\[(\d+)\]")
+_IMAGES_PER_CELL = 20  # a cell that shows figures in a loop keeps only its last ones
 _USAGE = (
     "An image reference is 'last', a cell number N, 'Out[N]', or the name of a variable holding "
     "a matplotlib Figure, a PIL image, PNG/JPEG bytes or a file path."
@@ -97,7 +99,10 @@ def _image_from_bundle_value(mime: str, value: Any, *, max_bytes: int, returned:
     if not isinstance(value, str):
         return None
     b64 = "".join(value.split())
-    head = base64.b64decode(b64[:16] + "=" * (-len(b64[:16]) % 4), validate=False)
+    try:
+        head = base64.b64decode(b64[:16] + "=" * (-len(b64[:16]) % 4), validate=False)
+    except (ValueError, binascii.Error):  # not base64 at all
+        return None
     if _sniff(head) != mime:
         return None
     size = len(b64) * 3 // 4 - b64[-2:].count("=")
@@ -203,6 +208,7 @@ class ImageCapture:
             image = _image_from_bundle_value(mime, bundle[mime], max_bytes=self.max_bytes, returned=returned)
             if image is not None and not _same_image_in(cell, image):
                 cell.images.append(image)
+                del cell.images[:-_IMAGES_PER_CELL]
             break  # one bundle is one picture: keep its first PNG/JPEG form only
 
     # -- references -----------------------------------------------------------

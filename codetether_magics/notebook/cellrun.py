@@ -75,7 +75,7 @@ class CellRun:
             self._finish(session, error=INTERRUPTED)
             raise _interrupted(state.location().transcript) from None
         except CodeTetherError as exc:
-            self._finish(session, error=str(exc))
+            self._finish(session, error=str(exc), final_output=bool(self.progress.text))
             raise CellError(str(exc)) from None
         self._finish(session, text=result.text)
 
@@ -154,19 +154,23 @@ class CellRun:
                 session, self.prompt, images, self._on_event, occurrence=occurrence,
                 tools=tools, approver=approver, max_steps=max_steps,
             )
+        await self.magics.state.before_live_run(session)
         return await session.prompt_with_events_and_images(
             self.prompt, images, self._on_event, registry,
             model=self._model(), tools=tools, approver=approver, max_steps=max_steps,
         )
 
-    def _finish(self, session: Any, *, text: str | None = None, error: str | None = None) -> None:
+    def _finish(self, session: Any, *, text: str | None = None, error: str | None = None,
+                final_output: bool = True) -> None:
+        """Close the view and leave the one final output (on a failure only when some answer
+        arrived: the error itself is the cell's error output)."""
         answer = self.progress.text if text is None else text
         if self.view is not None:
-            self.view.finish(
-                text=answer, model=session.metadata.model if session is not None else self._model(), usage=self.progress.usage,
-                steps=self.progress.steps, error=error,
-            )
-        display(final_bundle(answer, error=error), raw=True)
+            model = session.metadata.model if session is not None else self._model()
+            self.view.finish(text=answer, model=model, usage=self.progress.usage, steps=self.progress.steps,
+                             error=error)
+        if final_output:
+            display(final_bundle(answer, error=error), raw=True)
 
 
 def _env_replay() -> bool:

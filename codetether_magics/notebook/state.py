@@ -88,9 +88,11 @@ class NotebookState:
             return session
         if options.session:
             return await self.resume(options.session)
-        session = await self.current()
-        await bind_to_file(session, self._location.transcript)
-        return session
+        return await self.current()
+
+    async def before_live_run(self, session: Any) -> None:
+        """Make sure the loop's saves go to the file beside the notebook, not the data dir."""
+        await bind_to_file(session, self.location().transcript)
 
     # -- replay bookkeeping -----------------------------------------------------
 

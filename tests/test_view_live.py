@@ -264,3 +264,13 @@ def test_first_event_is_not_held_back_by_the_status_line():
     clock.now += 0.001
     view.on_event(TextChunkEvent(text="First words and more"))
     assert "and more" not in view.html.value  # later events are throttled again
+
+
+def test_finish_after_an_interrupt_marks_unfinished_tools():
+    view = LiveView(clock=FakeClock())
+    view.on_event(TextChunkEvent(text="Running a long job. See [the docs][d].\n\n[d]: https://example.org"))
+    view.on_event(ToolCallStartEvent(tool_call_id="c1", name="bash", arguments='{"cmd": "sleep 100"}'))
+    view.finish(text="", model=None, usage=None, steps=1, error="Interrupted")
+    value = view.html.value
+    assert "did not finish" in value and "running…" not in value
+    assert '<a href="https://example.org">the docs</a>' in value  # the finished text is rendered in full

@@ -196,7 +196,9 @@ class ViewState:
         if error and not any(b.kind == "error" and b.text == error for b in self.blocks):
             self._append(_Block("error", text=error, done=True))
         for block in self.blocks:
-            if block.kind == "thinking" and not block.done:
+            if block.kind == "tool" and block.success is None and block.note != "denied":
+                block.note, block.html = "did not finish", None
+            elif not block.done:  # a finished text block gets one full render (exact Markdown)
                 block.done, block.html = True, None
         prompt = getattr(usage, "prompt_tokens", None)
         completion = getattr(usage, "completion_tokens", None)

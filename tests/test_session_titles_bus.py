@@ -26,6 +26,10 @@ async def test_title_is_the_first_user_text_folded_and_cut():
     session.add_message(Message.user("  Why   does\nthe residual\tplot fan out?  "))
     await session.generate_title()
     assert session.title == "Why does the residual plot fan out?"
+    parts = await Session.new()
+    parts.add_message(Message(role="user", content=[TextPart(text="two"), TextPart(text="parts")]))
+    await parts.generate_title()
+    assert parts.title == "two parts"
 
     exact = "x" * 47
     longer = "word " * 20
@@ -115,6 +119,7 @@ async def test_bus_envelopes_on_the_seed_topics():
     session.add_message(Message.user("hello"))
     session.add_message(Message.assistant("hi there"))
     session.add_message(Message(role="tool", content=[]))  # tool results are not published
+    session.add_message(Message(role="assistant", content=[]))  # nor an assistant message without text
     session.publish("thinking", {"thinking": "hmm", "step": 1}, correlation_id="turn-1")
     session.publish("tool.request", {"request_id": "c1", "tool_name": "bash", "arguments": {"cmd": "ls"}, "step": 1})
     session.publish("tool.response", {"request_id": "c1", "tool_name": "bash", "result": "ok", "success": True, "step": 1})

@@ -244,10 +244,14 @@ class Session(_Model):
     # -- transcript and bus ---------------------------------------------------------
 
     def add_message(self, message: Message, *, publish: bool = True) -> None:
-        """Append ``message``, bump ``updated_at``; user/assistant text goes on the bus."""
+        """Append ``message`` and bump ``updated_at``.
+
+        With a bus, user and assistant messages that have text are published on
+        ``agent.{agent}.user`` / ``agent.{agent}.assistant`` (``publish=False`` skips that).
+        """
         self.messages.append(message)
         self.updated_at = utc_now()
-        if publish and self._bus is not None and message.role in ("user", "assistant"):
+        if publish and self._bus is not None and message.role in ("user", "assistant") and message.text:
             self.publish(message.role, _message_payload(self, message))
 
     def with_bus(self, bus: AgentBus) -> "Session":

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Iterable
 
-from .model import Message
+from .model import Message, TextPart
 
 __all__ = ["TITLE_MAX_CHARS", "title_from_messages"]
 
@@ -21,7 +21,7 @@ def title_from_messages(messages: Iterable[Message]) -> str | None:
     for message in messages:
         if message.role != "user":
             continue
-        text = _folded(message.text)
+        text = _folded(" ".join(p.text for p in message.content if isinstance(p, TextPart)))
         if text:
             return text if len(text) <= TITLE_MAX_CHARS else text[:TITLE_MAX_CHARS] + "..."
     return None

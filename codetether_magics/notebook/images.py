@@ -288,9 +288,11 @@ class ImageCapture:
             return self._from_bytes(bytes(value), what)
         if isinstance(value, (str, os.PathLike)):
             path = os.fspath(value)
-            if not os.path.isfile(path):
-                shown = path if len(path) <= 80 else path[:77] + "..."
-                raise ImageRefError(f"{what} holds the text {shown!r}, which is not a path to an existing file.")
+            if not os.path.isfile(path):  # the text is not echoed: it could be anything, a key even
+                raise ImageRefError(
+                    f"{what} holds a {type(value).__name__} ({len(path)} characters) that is not a path to an "
+                    f"existing file (relative paths start in {os.getcwd()}). {_USAGE}"
+                )
             return self._from_path(path, what)
         figure = _matplotlib_figure(value)
         if figure is not None:
@@ -317,10 +319,22 @@ class ImageCapture:
         image = _image_from_bytes(raw)
         if image is None:
             raise ImageRefError(
-                f"{what} is not a PNG or JPEG image (it starts with {raw[:8]!r}). "
-                "Only PNG and JPEG are sent; convert it first, e.g. PIL.Image.open(path).save('image.png')."
+                f"{what} is not a PNG or JPEG image ({_describe(raw)}). Only PNG and JPEG are sent; "
+                "convert it first, e.g. PIL.Image.open(path).save('image.png')."
             )
         return _capped(image, self.max_bytes)  # type: ignore[return-value]
+
+
+_OTHER_FORMATS = {b"GIF8": "GIF", b"RIFF": "WebP or another RIFF file", b"BM": "BMP", b"II*\x00": "TIFF",
+                  b"MM\x00*": "TIFF", b"%PDF": "PDF", b"<svg": "SVG", b"<?xml": "XML or SVG"}
+
+
+def _describe(raw: bytes) -> str:
+    """What the data looks like, without echoing it (it may be any bytes, a secret even)."""
+    for magic, name in _OTHER_FORMATS.items():
+        if raw.startswith(magic):
+            return f"it looks like {name}"
+    return f"{len(raw):,} bytes of another kind" if raw else "it is empty"
 
 
 def _same_image_in(cell: _Cell, image: _Image) -> bool:

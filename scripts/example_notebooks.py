@@ -19,7 +19,7 @@ __all__ = ["EXAMPLES", "Example"]
 @dataclass(frozen=True)
 class Example:
     name: str
-    cells: list[tuple[str, str]]  # ("md" | "code", source)
+    cells: list[tuple[str, ...]]  # ("md" | "code", source[, cell tag, ...])
     turns: Callable[[], list[Turn]]
 
 
@@ -42,9 +42,14 @@ def _about(name: str, title: str, intro: str) -> str:
 
 def _setup(name: str) -> str:
     return f"""%load_ext codetether_magics
-# nbclient and nbval do not tell the kernel which notebook it runs (JupyterLab does):
-# name it, so the transcript beside it, {name}.codetether.json, is used.
-%codetether bind {name}.ipynb"""
+# JupyterLab tells the kernel which notebook it runs; nbclient and nbval do not. Name it
+# (relative to this folder) so the transcript beside it, {name}.codetether.json, is used.
+%env CODETETHER_NOTEBOOK={name}.ipynb"""
+
+
+def _title(text: str) -> Turn:
+    """The loop's title request, which comes last in a conversation's first turn."""
+    return Turn.text(text, usage=(38, 6), expect_system="title")
 
 
 # -- quickstart ------------------------------------------------------------------
@@ -76,6 +81,7 @@ _QUICKSTART = Example(
         Turn.text("A Jupyter kernel is the process that runs the code in your notebook's cells and sends "
                   "the results back to the page. It keeps variables in memory between cells, so each cell "
                   "can build on the ones run before it.", usage=(48, 39)),
+        _title("What a Jupyter kernel does"),
         Turn.tool_call("python", {"code": "squares = [n * n for n in range(1, 11)]\nsum(squares)"},
                        text="I'll compute that in the kernel.", usage=(131, 33), expect_tools=("python",)),
         Turn.text("`squares` now holds the squares of 1 to 10 (`[1, 4, 9, ..., 100]`) and their sum is "
@@ -112,6 +118,7 @@ _PLOTS = Example(
         Turn.text("Visitors rise every month, from 120 in January to 280 in June, and the growth speeds "
                   "up: the monthly increase goes from 15 to 50 visitors, so the line curves upward "
                   "instead of climbing at a steady rate.", usage=(912, 46), expect_image=True),
+        _title("Visitor trend in the chart"),
     ],
 )
 
@@ -136,12 +143,12 @@ _DATA = Example(
             "The agent sees the notebook's variables through its `variables` tool (read-only: names, "
             "types, shapes, a DataFrame's columns and dtypes) and can run code with `python`.")),
         ("code", _setup("data")),
-        ("code", _SALES_CODE),
+        ("code", _SALES_CODE, "nbval-ignore-output"),  # pandas' HTML table changes between versions
         ("md", "`variables` needs no approval; `python` does, so this cell allows it with `--allow python`."),
         ("code", "%%codetether --allow python\nWhich region had the highest total revenue? Keep the totals per "
                  "region in a variable named totals."),
         ("md", "The agent's `totals` is an ordinary variable of this notebook:"),
-        ("code", "totals.idxmax(), round(totals.max(), 1)"),
+        ("code", "totals.idxmax(), round(float(totals.max()), 1)"),
     ],
     turns=lambda: [
         Turn.tool_call("variables", {}, usage=(240, 12), expect_tools=("python", "variables")),
@@ -151,6 +158,7 @@ _DATA = Example(
         Turn.text("**East** had the highest total revenue, 294.0 over the two quarters, ahead of North "
                   "(251.5), South (197.5) and West (179.3). The totals are in `totals`, highest first.",
                   usage=(402, 44), expect_tool_result="East"),
+        _title("Highest revenue by region"),
     ],
 )
 

@@ -8,6 +8,9 @@ turns, execute the notebook with nbclient in a kernel whose OPENAI_BASE_URL poin
 server (so every %%codetether cell runs live), then save the executed notebook (its outputs
 are what ``pytest --nbval notebooks`` compares) with the new transcript beside it.
 
+The transcript's ``metadata.directory`` (the tools' working directory) is then written as
+"." so it names the notebook's folder on any machine, not this one's absolute path.
+
 Deterministic: the same cells, the same scripted answers and fixed cell ids give the same
 outputs on every re-recording. Fails loudly when a cell errors, when the server saw a request
 its script did not expect, when scripted turns are left over, or when the test key leaks
@@ -17,6 +20,7 @@ into a saved file.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
 import secrets
 import sys
@@ -59,9 +63,11 @@ def build_notebook(example: Example):
     nb = nbformat.v4.new_notebook()
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
     nb.metadata["language_info"] = {"name": "python"}
-    for index, (kind, source) in enumerate(example.cells):
+    for index, (kind, source, *tags) in enumerate(example.cells):
         cell = nbformat.v4.new_markdown_cell(source) if kind == "md" else nbformat.v4.new_code_cell(source)
         cell["id"] = f"{example.name}-{index:02d}"  # fixed ids: re-recording changes nothing
+        if tags:
+            cell.metadata["tags"] = list(tags)
         nb.cells.append(cell)
     return nb
 
@@ -90,10 +96,23 @@ def record(example: Example, folder: Path = NOTEBOOKS) -> list[str]:
         if server.remaining:
             problems.append(f"{server.remaining} scripted turn(s) were never requested")
     nbformat.write(nb, notebook)
-    problems += _leaks(key, [notebook, transcript])
     if not transcript.is_file():
-        problems.append(f"no transcript was written at {transcript}")
-    return problems
+        return [*problems, f"no transcript was written at {transcript}"]
+    asyncio.run(_make_portable(transcript))
+    return problems + _leaks(key, [notebook, transcript])
+
+
+async def _make_portable(transcript: Path) -> None:
+    """Record the tools' working directory as "." (the notebook's folder, where every kernel
+    that runs it starts) instead of this machine's absolute path, so the notebook replays
+    anywhere: on Binder, in CI, in another checkout."""
+    from codetether_magics.session.core import Session
+
+    session = await Session.load_path(transcript)
+    session.metadata.directory = "."
+    await session.save()
+    # The storage layer's advisory lock file: no writer is left, and it is no part of the example.
+    transcript.with_name(transcript.name + ".lock").unlink(missing_ok=True)
 
 
 def _leaks(key: str, paths: list[Path]) -> list[str]:

@@ -1,0 +1,112 @@
+"""The example notebooks, their transcripts, the quickstart job and the Binder setup.
+
+``pytest --nbval notebooks`` (the second half of ``make test``) re-runs the notebooks
+offline; these tests check what it cannot: that each agent cell's saved output is the
+recorded answer, that the files hold no secret and no machine-specific path, and that the
+quickstart job replays with no model call even when a provider is configured.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from codetether_magics.notebook.replay import find_recorded_turn
+from codetether_magics.notebook.view import final_bundle
+from codetether_magics.session.core import Session
+from codetether_magics.testing import ScriptedModelServer
+
+ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOKS = ROOT / "notebooks"
+EXAMPLES = ["quickstart", "plots", "data"]
+SECRET = re.compile(r"sk-[A-Za-z0-9_-]{8,}|Bearer\s+\S+|hvs\.[A-Za-z0-9]+")
+
+
+def _notebook(name: str):
+    return nbformat.read(NOTEBOOKS / f"{name}.ipynb", as_version=4)
+
+
+def _transcript(name: str) -> Session:
+    return Session.model_validate_json((NOTEBOOKS / f"{name}.codetether.json").read_text())
+
+
+def _prompt(source: str) -> str:
+    """The prompt a %%codetether cell sends: its body without `# NBVAL_` lines."""
+    body = source.split("\n", 1)[1] if "\n" in source else ""
+    return "\n".join(line for line in body.splitlines() if not line.startswith("# NBVAL_"))
+
+
+def _agent_cells(nb) -> list:
+    return [c for c in nb.cells if c.cell_type == "code" and c.source.startswith("%%codetether")]
+
+
+@pytest.mark.parametrize("name", EXAMPLES)
+def test_first_markdown_cell_says_how_the_answers_were_recorded(name):
+    first = _notebook(name).cells[0]
+    assert first.cell_type == "markdown"
+    assert "scripted test model" in first.source and "ScriptedModelServer" in first.source
+    assert "OPENAI_API_KEY" in first.source and "--live" in first.source
+    assert f"{name}.codetether.json" in first.source
+
+
+@pytest.mark.parametrize("name", EXAMPLES)
+def test_each_agent_cell_shows_its_recorded_answer_once(name):
+    nb, session = _notebook(name), _transcript(name)
+    cells = _agent_cells(nb)
+    assert cells, f"{name}.ipynb has no %%codetether cell"
+    seen: dict[str, int] = {}
+    for cell in cells:
+        prompt = _prompt(cell.source)
+        turn = find_recorded_turn(session, prompt, seen.get(prompt, 0))
+        seen[prompt] = seen.get(prompt, 0) + 1
+        assert turn is not None, f"no recorded turn for {prompt!r} in {name}.codetether.json"
+        finals = [o for o in cell.outputs if "text/markdown" in o.get("data", {})]
+        assert len(finals) == 1, f"{name}: expected one final Markdown output for {prompt!r}"
+        assert dict(finals[0]["data"]) == final_bundle(turn.final_text)
+        assert not [o for o in cell.outputs if o.output_type in ("error", "stream")]
+
+
+@pytest.mark.parametrize("name", EXAMPLES)
+def test_no_secret_or_machine_path_in_the_saved_files(name):
+    for path in (NOTEBOOKS / f"{name}.ipynb", NOTEBOOKS / f"{name}.codetether.json"):
+        text = path.read_text()
+        assert not SECRET.search(text), f"{path.name} holds something that looks like a secret"
+    outputs = json.dumps([c.get("outputs", []) for c in _notebook(name).cells])
+    assert str(ROOT) not in outputs and "/tmp/" not in outputs
+
+
+def test_binder_installs_the_package_with_the_notebooks_extra():
+    post_build = (ROOT / "binder" / "postBuild").read_text()
+    assert os.access(ROOT / "binder" / "postBuild", os.X_OK)
+    assert 'pip install --no-cache-dir -e ".[notebooks]"' in post_build
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    assert "notebooks" in extras
+    assert "jupyterlab" in (ROOT / "binder" / "requirements.txt").read_text()
+
+
+@pytest.mark.slow
+def test_quickstart_job_replays_without_any_model_call(tmp_path):
+    """Even with a provider configured, the quickstart job never calls it: every answer is replayed."""
+    output = tmp_path / "quickstart.ipynb"
+    with ScriptedModelServer([]) as server:
+        env = dict(os.environ, OPENAI_BASE_URL=server.openai_base_url, OPENAI_API_KEY="sk-test-unused")
+        run = subprocess.run(
+            [sys.executable, str(ROOT / "scripts" / "quickstart.py"), "--output", str(output)],
+            env=env, capture_output=True, text=True, timeout=240, cwd=ROOT,
+        )
+        assert run.returncode == 0, run.stderr
+        assert server.model_requests == []
+    assert f"Executed copy: {output}" in run.stdout
+    assert ".venv/bin/jupyter lab notebooks/quickstart.ipynb" in run.stdout
+    executed, recorded = nbformat.read(output, as_version=4), _notebook("quickstart")
+    for ran, saved in zip(_agent_cells(executed), _agent_cells(recorded)):
+        finals = [[o["data"] for o in c.outputs if "text/markdown" in o.get("data", {})] for c in (ran, saved)]
+        assert finals[0] == finals[1]

@@ -24,42 +24,21 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
-import socket
 import ssl
-import struct
 import sys
 import threading
 import time
 from collections import deque
-from dataclasses import asdict, dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, Iterable, Union
-from urllib.parse import urlsplit
+from typing import Any, Iterable
 
 from . import _checks
-from ._wire import ANTHROPIC, OPENAI, error_body, render
+from ._handler import Handler, QuietServer, RecordedRequest, TurnLike, as_turn
+from ._wire import ANTHROPIC, error_body, render
 from .turns import DropStep, HangStep, Turn
 
 __all__ = ["RecordedRequest", "ScriptedModelServer", "load_script", "main"]
 
-TurnLike = Union[Turn, dict, list, str]
-_SECRET_HEADERS = ("authorization", "x-api-key")
-
-
-@dataclass(frozen=True)
-class RecordedRequest:
-    method: str
-    path: str
-    headers: dict[str, str]  # lower-case names
-    body: Any  # the parsed JSON body (None when it was not JSON)
-    protocol: str | None  # "openai", "anthropic" or None for other paths
-
-    def to_dict(self, *, redact: bool = True) -> dict[str, Any]:
-        data = asdict(self)
-        if redact:
-            data["headers"] = {k: ("<redacted>" if k in _SECRET_HEADERS else v) for k, v in self.headers.items()}
-        return data
 
 
 class ScriptedModelServer:
@@ -71,19 +50,19 @@ class ScriptedModelServer:
         self._ssl_context = ssl_context  # serve HTTPS (for CA-bundle tests)
         self.api_key = api_key  # when set, requests must carry it (Bearer or x-api-key)
         self._port = port
-        self._turns: deque[Turn] = deque(_as_turn(t) for t in turns)
+        self._turns: deque[Turn] = deque(as_turn(t) for t in turns)
         self._requests: list[RecordedRequest] = []
         self._errors: list[str] = []
         self._lock = threading.Condition()
         self._stopping = threading.Event()
         self._ids = itertools.count(1)
-        self._httpd: ThreadingHTTPServer | None = None
+        self._httpd: QuietServer | None = None
         self._thread: threading.Thread | None = None
 
     # -- lifecycle ---------------------------------------------------------------
 
     def start(self) -> "ScriptedModelServer":
-        httpd = _QuietServer(("127.0.0.1", self._port), _Handler)
+        httpd = QuietServer(("127.0.0.1", self._port), Handler)
         if self._ssl_context is not None:
             httpd.socket = self._ssl_context.wrap_socket(httpd.socket, server_side=True)
         httpd.owner = self  # type: ignore[attr-defined]
@@ -145,7 +124,7 @@ class ScriptedModelServer:
             return len(self._turns)
 
     def enqueue(self, *turns: TurnLike) -> None:
-        parsed = [_as_turn(t) for t in turns]
+        parsed = [as_turn(t) for t in turns]
         with self._lock:
             self._turns.extend(parsed)
 
@@ -184,7 +163,7 @@ class ScriptedModelServer:
         sent = headers.get("x-api-key") or headers.get("authorization", "").removeprefix("Bearer ").strip()
         return sent == self.api_key
 
-    def answer(self, handler: "_Handler", protocol: str, request: RecordedRequest) -> None:
+    def answer(self, handler: "Handler", protocol: str, request: RecordedRequest) -> None:
         number = self._record(request)
         if not self._authorised(request.headers):
             handler.send_json(401, error_body(protocol, 401, "Incorrect API key provided."))
@@ -206,7 +185,7 @@ class ScriptedModelServer:
             return
         self._stream(handler, protocol, turn, request.body)
 
-    def _stream(self, handler: "_Handler", protocol: str, turn: Turn, body: dict[str, Any]) -> None:
+    def _stream(self, handler: "Handler", protocol: str, turn: Turn, body: dict[str, Any]) -> None:
         delay = self.chunk_delay if turn.chunk_delay is None else turn.chunk_delay
         include_usage = protocol == ANTHROPIC or bool((body.get("stream_options") or {}).get("include_usage"))
         actions = render(protocol, turn, model=str(body.get("model", "scripted-model")), new_id=self._new_id,
@@ -230,132 +209,6 @@ class ScriptedModelServer:
             handler.end_stream()
         except (BrokenPipeError, ConnectionResetError):
             handler.close_connection = True  # the client went away (an interrupt, a timeout)
-
-
-class _QuietServer(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        # Clients that hang up (interrupts, timeouts, a provider closing a bad stream) are expected.
-        if not isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)):
-            super().handle_error(request, client_address)
-
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"  # chunked streaming, so a dropped stream is detectably incomplete
-    _streaming = False
-
-    def log_message(self, format: str, *args: Any) -> None:  # keep test output quiet
-        pass
-
-    @property
-    def owner(self) -> ScriptedModelServer:
-        return self.server.owner  # type: ignore[attr-defined]
-
-    def do_GET(self) -> None:
-        path = urlsplit(self.path).path
-        owner = self.owner
-        if path == "/_scripted/requests":
-            self.send_json(200, [r.to_dict() for r in owner.requests])
-        elif path == "/_scripted/errors":
-            self.send_json(200, owner.errors)
-        elif path in ("/", "/_scripted/health"):
-            self.send_json(200, {"ok": True, "remaining": owner.remaining})
-        elif path.endswith("/models"):
-            self.send_json(200, {"object": "list", "data": [{"id": "scripted-model", "object": "model"}]})
-        else:
-            self.send_json(404, {"error": {"message": f"no such path {path}"}})
-
-    def do_POST(self) -> None:
-        path = urlsplit(self.path).path
-        raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        try:
-            body = json.loads(raw) if raw else None
-        except ValueError:
-            body = None
-        if path == "/_scripted/turns":
-            self._enqueue(body)
-            return
-        protocol = OPENAI if path.endswith("/chat/completions") else ANTHROPIC if path.endswith("/messages") else None
-        headers = {k.lower(): v for k, v in self.headers.items()}
-        request = RecordedRequest("POST", path, headers, body, protocol)
-        if protocol is None:
-            self.owner._record(request)
-            self.send_json(404, {"error": {"message": f"no such path {path}; use .../chat/completions or "
-                                                      ".../messages"}})
-            return
-        self.owner.answer(self, protocol, request)
-
-    def _enqueue(self, body: Any) -> None:
-        try:
-            turns = [_as_turn(t) for t in (body if isinstance(body, list) else [body])]
-        except ValueError as exc:
-            self.send_json(400, {"error": {"message": str(exc)}})
-            return
-        self.owner.enqueue(*turns)
-        self.send_json(200, {"ok": True, "remaining": self.owner.remaining})
-
-    # -- response helpers -------------------------------------------------------------
-
-    def send_json(self, status: int, body: Any, extra_headers: dict[str, str] | None = None) -> None:
-        data = json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        for name, value in (extra_headers or {}).items():
-            self.send_header(name, value)
-        self.end_headers()
-        self.wfile.write(data)
-
-    def send_error_turn(self, protocol: str, error: Any) -> None:
-        headers = {}
-        if error.retry_after is not None:
-            seconds = error.retry_after
-            headers["Retry-After"] = str(int(seconds)) if float(seconds).is_integer() else str(seconds)
-        if error.body is not None:
-            data = error.body.encode()
-            self.send_response(error.status)
-            self.send_header("Content-Type", "text/plain")
-            self.send_header("Content-Length", str(len(data)))
-            for name, value in headers.items():
-                self.send_header(name, value)
-            self.end_headers()
-            self.wfile.write(data)
-            return
-        self.send_json(error.status, error_body(protocol, error.status, error.message), headers)
-
-    def start_stream(self) -> None:
-        if self._streaming:
-            return
-        self._streaming = True
-        self.send_response(200)
-        self.send_header("Content-Type", "text/event-stream; charset=utf-8")
-        self.send_header("Cache-Control", "no-cache")
-        self.send_header("Transfer-Encoding", "chunked")
-        self.end_headers()
-
-    def send_chunk(self, data: bytes) -> None:
-        self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
-        self.wfile.flush()
-
-    def end_stream(self) -> None:
-        self.wfile.write(b"0\r\n\r\n")
-        self.wfile.flush()
-        self._streaming = False
-
-    def drop(self) -> None:
-        """Cut the connection with a TCP reset, leaving the chunked body incomplete."""
-        self.close_connection = True
-        try:
-            self.wfile.flush()
-            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-            self.connection.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
-
-
-def _as_turn(turn: TurnLike) -> Turn:
-    return turn if isinstance(turn, Turn) else Turn.from_dict(turn)
 
 
 def load_script(path: str | Path) -> list[Turn]:

@@ -96,12 +96,12 @@ async def test_headers_of_files_in_another_key_order_are_still_read(workspaces):
     assert listed == {"seed-layout": 50, "nested-key": 1}
 
 
-async def test_index_is_used_and_stays_correct_as_files_change(workspaces):
+async def test_index_is_used_and_stays_correct_as_files_change(workspaces, monkeypatch):
     expected = _populate(workspaces, count=60)
     alpha = workspaces[0]
     assert (await Session.last_for_directory(str(alpha))).id == expected[alpha]
     index_file = sessions_dir().parent / "index.json"
-    assert orjson.loads(index_file.read_bytes())["sessions_mtime_ns"] is not None
+    assert orjson.loads(index_file.read_bytes())["signature"][0] == 60
 
     # A newer session saved through storage: found at once, via the updated index.
     newer = await Session.new(str(alpha))
@@ -115,9 +115,24 @@ async def test_index_is_used_and_stays_correct_as_files_change(workspaces):
     # Deleting the latest falls back to the one before.
     await Session.delete("dropped-in")
     assert (await Session.last_for_directory(str(alpha))).id == newer.id
+    # While the files are unchanged the index is used: one header read instead of a scan.
+    reads = []
+    real = catalog.try_read_header
+    monkeypatch.setattr(catalog, "try_read_header", lambda path, *a: reads.append(path) or real(path, *a))
+    assert (await Session.last_for_directory(str(alpha))).id == newer.id
+    assert len(reads) == 1
+    # A file edited in place (same inode, no rename) by another program is noticed too.
+    older = sessions_dir() / f"{expected[workspaces[1]]}.json"
+    doc = orjson.loads(older.read_bytes())
+    doc["metadata"]["directory"] = str(alpha)
+    doc["updated_at"] = "2100-01-01T00:00:00Z"
+    with open(older, "r+b") as handle:
+        handle.write(orjson.dumps(doc))
+        handle.truncate()
+    assert (await Session.last_for_directory(str(alpha))).id == doc["id"]
     # A broken index is ignored.
     index_file.write_bytes(b"{broken")
-    assert (await Session.last_for_directory(str(alpha))).id == newer.id
+    assert (await Session.last_for_directory(str(alpha))).id == doc["id"]
 
 
 async def test_directory_matching_resolves_symlinks_and_skips_broken_files(workspaces, tmp_path):

@@ -1,8 +1,8 @@
 """Finding sessions: listing them and picking the latest one of a directory from headers.
 
 The cost of finding the latest session grows with the number of files, not with their
-size: only headers are read (see ``header.py``), and while the workspace index is valid
-(see ``index.py``) only the one file it names is read.
+size: while the workspace index matches the files (one ``stat`` each, see ``index.py``)
+only the one file it names is read; otherwise only headers are read (``header.py``).
 """
 
 from __future__ import annotations
@@ -14,22 +14,41 @@ from . import index
 from .header import SessionSummary, directory_key, parse_time, try_read_header
 from .paths import sessions_dir
 
-__all__ = ["latest_summary", "list_summaries"]
+__all__ = ["latest_summary", "list_summaries", "scan"]
 
 
-def _candidate_paths() -> list[Path]:
-    folder = sessions_dir()
+def _candidates() -> list[tuple[Path, os.stat_result]]:
+    """Every session file with its stat: ``sessions/*.json`` and the index's notebook files."""
+    found: list[tuple[Path, os.stat_result]] = []
     try:
-        names = [entry.path for entry in os.scandir(folder) if entry.name.endswith(".json")]
+        with os.scandir(sessions_dir()) as entries:
+            for entry in entries:
+                if entry.name.endswith(".json"):
+                    try:
+                        found.append((Path(entry.path), entry.stat()))
+                    except FileNotFoundError:
+                        continue
     except FileNotFoundError:
-        names = []
-    paths = [Path(name) for name in names]
-    return paths + [p for p in index.known_paths() if p not in paths]
+        pass
+    seen = {path for path, _ in found}
+    for path in index.known_paths():
+        if path not in seen:
+            try:
+                found.append((path, path.stat()))
+            except FileNotFoundError:
+                continue
+    return found
+
+
+def _signature(candidates: list[tuple[Path, os.stat_result]]) -> list[int]:
+    """Changes whenever a file is added, removed, replaced or edited in place."""
+    return [len(candidates), max((st.st_mtime_ns for _, st in candidates), default=0),
+            sum(st.st_size for _, st in candidates), sum(st.st_ino for _, st in candidates)]
 
 
 def scan(count_messages: bool = False) -> list[SessionSummary]:
     """Headers of every readable session file (broken files are skipped and logged)."""
-    found = (try_read_header(path, count_messages) for path in _candidate_paths())
+    found = (try_read_header(path, count_messages) for path, _ in _candidates())
     return [summary for summary in found if summary is not None]
 
 
@@ -41,12 +60,12 @@ class _Keys(dict):
         return value
 
 
-def _matches(summary: SessionSummary, key: str | None, keys: _Keys | None = None) -> bool:
-    return key is None or (keys if keys is not None else _Keys())[summary.directory] == key
+def _matches(summary: SessionSummary, key: str | None, keys: _Keys) -> bool:
+    return key is None or keys[summary.directory] == key
 
 
-def _from_index(directory: str | None) -> SessionSummary | None:
-    entry = index.latest_entry(directory)
+def _from_index(directory: str | None, signature: list[int]) -> SessionSummary | None:
+    entry = index.latest_entry(directory, signature)
     if not entry or not isinstance(entry.get("path"), str):
         return None
     summary = try_read_header(Path(entry["path"]))
@@ -55,18 +74,19 @@ def _from_index(directory: str | None) -> SessionSummary | None:
     if summary.updated_at != parse_time(entry.get("updated_at")):
         return None
     key = None if directory is None else directory_key(directory)
-    return summary if _matches(summary, key) else None
+    return summary if _matches(summary, key, _Keys()) else None
 
 
 def latest_summary(directory: str | os.PathLike[str] | None) -> SessionSummary | None:
     """The most recently updated session whose ``metadata.directory`` is ``directory`` (None: any)."""
     directory = None if directory is None else os.fspath(directory)
-    cached = _from_index(directory)
+    candidates = _candidates()
+    signature = _signature(candidates)  # taken before reading: a change meanwhile invalidates
+    cached = _from_index(directory, signature)
     if cached is not None:
         return cached
-    folder_mtime = index.folder_mtime_ns()  # before the scan: a change during it invalidates
-    summaries = scan()
-    index.replace_latest(summaries, folder_mtime)
+    summaries = [s for s in (try_read_header(path) for path, _ in candidates) if s is not None]
+    index.replace_latest(summaries, signature)
     key, keys = (None if directory is None else directory_key(directory)), _Keys()
     matching = [s for s in summaries if _matches(s, key, keys)]
     return max(matching, key=lambda s: s.sort_key, default=None)

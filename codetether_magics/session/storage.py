@@ -160,7 +160,6 @@ def _summary(session: "Session", path: Path, stamp: DiskStamp) -> SessionSummary
 def save_file(session: "Session", path: Path, force: bool = False) -> bool:
     """Write ``session`` to ``path``; False when the file already holds exactly these bytes."""
     validate_id(session.id)
-    folder_mtimes = None
     with file_lock(path):
         data = encode_session(session)
         on_disk = stamp_of(path)
@@ -175,15 +174,9 @@ def save_file(session: "Session", path: Path, force: bool = False) -> bool:
             digest = lambda: same  # noqa: E731
         else:
             digest = _digest_in_background(data)
-        if in_sessions_dir(path):
-            with file_lock(path.parent):  # "sessions.lock": brackets the folder mtime change
-                before = index.folder_mtime_ns()
-                stamp = write_atomic(path, data)
-                folder_mtimes = (before, index.folder_mtime_ns())
-        else:
-            stamp = write_atomic(path, data)
+        stamp = write_atomic(path, data)
         bind(session, path, stamp, digest(), len(data))
-    index.record(_summary(session, path, stamp), folder_mtimes)
+    index.record(_summary(session, path, stamp), outside_sessions_dir=not in_sessions_dir(path))
     return True
 
 

@@ -37,17 +37,22 @@ def _replay_environment(notebook: Path) -> None:
 
 
 def _agent_answers(nb) -> list[str]:
-    """The first line of each %%codetether cell's final Markdown output."""
+    """Each %%codetether cell's final answer on one line (whitespace folded, cut to 110 characters)."""
     answers = []
     for cell in nb.cells:
-        if cell.cell_type != "code" or "%%codetether" not in cell.source:
+        if cell.cell_type != "code" or not cell.source.startswith("%%codetether"):
             continue
         for output in cell.get("outputs", []):
-            markdown = output.get("data", {}).get("text/markdown")
-            if markdown:
-                first = markdown.strip().splitlines()[0] if markdown.strip() else ""
-                answers.append(first if len(first) <= 100 else first[:97] + "...")
+            plain = output.get("data", {}).get("text/markdown") and output["data"].get("text/plain", "")
+            if plain:
+                line = " ".join(plain.split())
+                answers.append(line if len(line) <= 110 else line[:107] + "...")
     return answers
+
+
+# The kernel's own log goes to this terminal; on this loopback-only run its notice about
+# unencrypted TCP is noise for a newcomer, so only errors are shown.
+_KERNEL_ARGUMENTS = ["--IPKernelApp.log_level=ERROR"]
 
 
 def run(notebook: Path, output: Path, timeout: int) -> int:
@@ -62,7 +67,7 @@ def run(notebook: Path, output: Path, timeout: int) -> int:
     _replay_environment(notebook)
     nb = nbformat.read(notebook, as_version=4)
     client = NotebookClient(
-        nb, timeout=timeout, kernel_name="python3",
+        nb, timeout=timeout, kernel_name="python3", extra_arguments=_KERNEL_ARGUMENTS,
         resources={"metadata": {"path": str(notebook.parent)}},
     )
     started = time.monotonic()

@@ -6,7 +6,9 @@ from __future__ import annotations
 import json
 
 import httpx
+import pytest
 
+from codetether_magics.errors import ProviderHTTPError, ProviderStreamError
 from codetether_magics.providers.anthropic import AnthropicProvider
 from codetether_magics.providers.base import Finish, ModelRequest, TextDelta, ThinkingDelta, ToolSpec, UsageDelta
 from codetether_magics.providers.openai import OpenAIProvider
@@ -105,3 +107,25 @@ async def test_anthropic_mapping():
     assert [b["type"] for b in last] == ["tool_result", "tool_result", "text", "text", "image"]
     assert last[-1] == {"type": "image", "source": {"type": "url", "url": "https://example.com/x.png"}}
     assert Finish("length") in deltas and UsageDelta(completion_tokens=3) in deltas
+
+
+async def test_json_instead_of_a_stream_is_a_clear_error():
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, json={"choices": [{"message": {"content": "whole answer"}}]})
+
+    client = httpx.AsyncClient(transport=httpx.MockTransport(handler))
+    with pytest.raises(ProviderStreamError, match="expected a streamed answer") as caught:
+        await run(OpenAIProvider("proxy", "k", "http://h/v1", http_client=client),
+                  ModelRequest(model="m", messages=[Message.user("x")]))
+    assert caught.value.partial is False
+
+
+async def test_html_error_page_is_reduced_to_its_title():
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(502, html="<html><head><title>502 Bad Gateway</title></head><body>nginx</body></html>")
+
+    client = httpx.AsyncClient(transport=httpx.MockTransport(handler))
+    with pytest.raises(ProviderHTTPError) as caught:
+        await run(AnthropicProvider("anthropic", "k", "http://h", http_client=client),
+                  ModelRequest(model="m", messages=[Message.user("x")]))
+    assert caught.value.message == "502 Bad Gateway" and caught.value.retryable

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import logging
 import socket
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -259,3 +261,22 @@ async def test_consumer_stopping_early_closes_the_stream(case):
     assert isinstance(first, (TextDelta, UsageDelta))
     await stream.aclose()  # what an interrupt does; must not wait for the hanging server
     assert text_of(await collect(provider, ask())) == "next"
+
+
+async def test_cancelling_a_hanging_stream_returns_promptly(case):
+    case.server.enqueue(Turn.hang(text="started then silence"), Turn.text("still serving"))
+    got_text = asyncio.Event()
+
+    async def consume():
+        async for delta in case.provider().stream(ask()):
+            if isinstance(delta, TextDelta):
+                got_text.set()
+
+    task = asyncio.create_task(consume())
+    await asyncio.wait_for(got_text.wait(), 5)
+    task.cancel()  # what a kernel interrupt does to the running prompt
+    started = time.monotonic()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert time.monotonic() - started < 1.0
+    assert text_of(await collect(case.provider(), ask())) == "still serving"

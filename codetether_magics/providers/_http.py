@@ -12,6 +12,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import os
+import re
 import ssl
 from contextlib import aclosing, asynccontextmanager
 from email.utils import parsedate_to_datetime
@@ -137,6 +138,9 @@ def error_message(raw: bytes, status: int) -> str:
             for key in ("message", "detail", "msg"):
                 if isinstance(error.get(key), str):
                     return error[key][:_MAX_ERROR_TEXT]
+    if text.startswith("<"):  # an HTML error page from a proxy or load balancer: its title says enough
+        title = re.search(r"<(title|h1)[^>]*>(.*?)</\1>", text, re.IGNORECASE | re.DOTALL)
+        text = " ".join(title.group(2).split()) if title else ""
     if text:
         return text[:_MAX_ERROR_TEXT]
     return httpx.codes.get_reason_phrase(status) or "no error message"
@@ -161,6 +165,7 @@ async def open_stream(client: httpx.AsyncClient | None, provider: str, url: str,
                 raw = await response.aread()
                 raise ProviderHTTPError(response.status_code, redact(error_message(raw, response.status_code), secrets),
                                         provider=provider, retry_after=parse_retry_after(response.headers))
+            await _expect_event_stream(response, provider, secrets)
             yield response
     except httpx.UnsupportedProtocol:
         raise ProviderError(f"{provider}: base URL must start with http:// or https:// (got {_origin(url)!r})") \
@@ -176,6 +181,15 @@ async def open_stream(client: httpx.AsyncClient | None, provider: str, url: str,
     finally:
         if own_client:
             await client.aclose()
+
+
+async def _expect_event_stream(response: httpx.Response, provider: str, secrets: list[str | None]) -> None:
+    """A server that ignored ``stream: true`` and answered with one JSON document is a clear error."""
+    if response.headers.get("content-type", "").split(";")[0].strip() != "application/json":
+        return
+    message = redact(error_message(await response.aread(), response.status_code), secrets)
+    raise ProviderStreamError(f"{provider}: expected a streamed answer (text/event-stream) but the server sent "
+                              f"JSON: {message}. Check that the base URL points at a streaming-capable API.")
 
 
 def _origin(url: str) -> str:

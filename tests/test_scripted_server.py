@@ -166,21 +166,22 @@ def test_bad_script_names_the_file_and_the_problem(tmp_path):
 def test_cli_prints_url_serves_and_accepts_turns_over_http(tmp_path):
     script = tmp_path / "turns.json"
     script.write_text(json.dumps(["from the script"]))
-    process = subprocess.Popen([sys.executable, "-m", "codetether_magics.testing.scripted_server",
-                                "--script", str(script)], stdout=subprocess.PIPE, text=True)
-    try:
-        url = process.stdout.readline().strip()
-        assert url.startswith("http://127.0.0.1:")
-        httpx.post(url + "/_scripted/turns", json=[{"steps": [{"type": "text", "text": "enqueued later"}]}])
-        texts = []
-        for _ in range(2):
-            response = httpx.post(url + "/v1/chat/completions", json=CHAT)
-            chunks = [json.loads(d) for d in sse_data(response)[:-1]]
-            texts.append("".join(c["choices"][0]["delta"].get("content", "") for c in chunks))
-        assert texts == ["from the script", "enqueued later"]
-        recorded = httpx.get(url + "/_scripted/requests").json()
-        assert [r["path"] for r in recorded if r["protocol"]] == ["/v1/chat/completions"] * 2
-        assert httpx.get(url + "/_scripted/errors").json() == []
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
+    command = [sys.executable, "-m", "codetether_magics.testing.scripted_server", "--script", str(script)]
+    with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as process:
+        try:
+            url = process.stdout.readline().strip()
+            assert url.startswith("http://127.0.0.1:")
+            httpx.post(url + "/_scripted/turns", json=[{"steps": [{"type": "text", "text": "enqueued later"}]}])
+            texts = []
+            for _ in range(2):
+                response = httpx.post(url + "/v1/chat/completions", json=CHAT)
+                chunks = [json.loads(d) for d in sse_data(response)[:-1]]
+                texts.append("".join(c["choices"][0]["delta"].get("content", "") for c in chunks))
+            assert texts == ["from the script", "enqueued later"]
+            recorded = httpx.get(url + "/_scripted/requests").json()
+            assert [r["path"] for r in recorded if r["protocol"]] == ["/v1/chat/completions"] * 2
+            assert httpx.get(url + "/_scripted/errors").json() == []
+        finally:
+            process.terminate()
+            _, stderr = process.communicate(timeout=10)
+    assert "Warning" not in stderr and "Traceback" not in stderr, stderr

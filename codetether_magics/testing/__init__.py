@@ -4,30 +4,53 @@
 ``Turn``s in both streaming protocols; the example notebooks, the kernel tests and the
 browser test record against it. ``VaultServer`` is a loopback KV v2 Vault for the
 provider registry tests.
+
+Names are loaded on first use, so ``python -m codetether_magics.testing.scripted_server``
+runs its module once (no double import through this package).
 """
 
 from __future__ import annotations
 
-from .scripted_server import RecordedRequest, ScriptedModelServer, load_script
-from .turns import (DropStep, ErrorEventStep, Expectation, HangStep, HttpError, MalformedStep, TextStep,
-                    ThinkingStep, ToolCallStep, Turn, UsageStep)
-from .vault_server import VaultRequest, VaultServer
+import importlib
+from typing import TYPE_CHECKING, Any
 
-__all__ = [
-    "DropStep",
-    "ErrorEventStep",
-    "Expectation",
-    "HangStep",
-    "HttpError",
-    "MalformedStep",
-    "RecordedRequest",
-    "ScriptedModelServer",
-    "TextStep",
-    "ThinkingStep",
-    "ToolCallStep",
-    "Turn",
-    "UsageStep",
-    "VaultRequest",
-    "VaultServer",
-    "load_script",
-]
+_EXPORTS = {
+    "DropStep": "turns",
+    "ErrorEventStep": "turns",
+    "Expectation": "turns",
+    "HangStep": "turns",
+    "HttpError": "turns",
+    "MalformedStep": "turns",
+    "RecordedRequest": "_handler",
+    "ScriptedModelServer": "scripted_server",
+    "TextStep": "turns",
+    "ThinkingStep": "turns",
+    "ToolCallStep": "turns",
+    "Turn": "turns",
+    "UsageStep": "turns",
+    "VaultRequest": "vault_server",
+    "VaultServer": "vault_server",
+    "load_script": "scripted_server",
+}
+
+__all__ = sorted(_EXPORTS)
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ._handler import RecordedRequest
+    from .scripted_server import ScriptedModelServer, load_script
+    from .turns import (DropStep, ErrorEventStep, Expectation, HangStep, HttpError, MalformedStep, TextStep,
+                        ThinkingStep, ToolCallStep, Turn, UsageStep)
+    from .vault_server import VaultRequest, VaultServer
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'codetether_magics.testing' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -150,7 +150,7 @@ def test_api_key_is_checked_when_configured():
 def test_turns_round_trip_through_json(tmp_path):
     turns = [Turn.text("hi", thinking="hmm", usage=(1, 2), expect_tools=["read"]),
              Turn.tool_call("read", {"path": "a"}, id="call_x"), Turn.error(503, "down", retry_after=1.5),
-             Turn.dropped("so"), Turn.malformed(), Turn.hang(2.0, text="wait")]
+             Turn.dropped("so"), Turn.dropped("a b c", after_chunks=2), Turn.malformed(), Turn.hang(2.0, text="wait")]
     script = tmp_path / "turns.json"
     script.write_text(json.dumps([t.to_dict() for t in turns]))
     assert load_script(script) == turns
@@ -185,3 +185,15 @@ def test_cli_prints_url_serves_and_accepts_turns_over_http(tmp_path):
             process.terminate()
             _, stderr = process.communicate(timeout=10)
     assert "Warning" not in stderr and "Traceback" not in stderr, stderr
+
+
+def test_drop_after_n_chunks():
+    with ScriptedModelServer([Turn.dropped("one two three four five", after_chunks=3)]) as server:
+        lines = []
+        with pytest.raises(httpx.RemoteProtocolError):
+            with httpx.stream("POST", server.openai_base_url + "/chat/completions", json=CHAT) as response:
+                for line in response.iter_lines():
+                    lines.append(line)
+    data = [json.loads(line[6:]) for line in lines if line.startswith("data: ")]
+    assert len(data) == 3  # the role chunk, "one ", "two "
+    assert "".join(d["choices"][0]["delta"].get("content", "") for d in data) == "one two "

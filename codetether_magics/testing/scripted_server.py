@@ -190,6 +190,7 @@ class ScriptedModelServer:
         include_usage = protocol == ANTHROPIC or bool((body.get("stream_options") or {}).get("include_usage"))
         actions = render(protocol, turn, model=str(body.get("model", "scripted-model")), new_id=self._new_id,
                          include_usage=include_usage)
+        sent = 0
         try:
             for action in actions:
                 if isinstance(action, HangStep):
@@ -199,10 +200,11 @@ class ScriptedModelServer:
                         return
                     continue
                 handler.start_stream()
-                if isinstance(action, DropStep):
+                if isinstance(action, DropStep) or sent == turn.drop_after_chunks:
                     handler.drop()
                     return
                 handler.send_chunk(action)
+                sent += 1
                 if delay:
                     self._stopping.wait(delay)
             handler.start_stream()

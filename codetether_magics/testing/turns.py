@@ -154,6 +154,7 @@ class Turn:
     expect: Expectation = field(default_factory=Expectation)
     chunk_delay: float | None = None  # seconds between chunks; None: the server's default
     finish_reason: str | None = None  # "length" etc.; default "stop" or "tool_calls"
+    drop_after_chunks: int | None = None  # cut the connection after this many SSE chunks
 
     def __post_init__(self) -> None:
         self.steps = [step_from_dict(s) if isinstance(s, Mapping) else s for s in self.steps]
@@ -184,8 +185,10 @@ class Turn:
         return cls(http_error=HttpError(status, message, retry_after, body), **_turn_options(options))
 
     @classmethod
-    def dropped(cls, text: str = "", **options: Any) -> "Turn":
-        """Stream ``text`` then cut the connection mid-body."""
+    def dropped(cls, text: str = "", *, after_chunks: int | None = None, **options: Any) -> "Turn":
+        """Stream ``text`` then cut the connection mid-body (or after ``after_chunks`` SSE chunks)."""
+        if after_chunks is not None:
+            return cls([TextStep(text)], drop_after_chunks=after_chunks, **_turn_options(options))
         return cls([TextStep(text), DropStep()] if text else [DropStep()], **_turn_options(options))
 
     @classmethod
@@ -208,10 +211,10 @@ class Turn:
             return cls(list(data))
         if not isinstance(data, Mapping):
             raise ValueError(f"A scripted turn must be a dict, a list of steps or a string, not {data!r}")
-        unknown = set(data) - {"steps", "http_error", "expect", "chunk_delay", "finish_reason"}
+        allowed = {"steps", "http_error", "expect", "chunk_delay", "finish_reason", "drop_after_chunks"}
+        unknown = set(data) - allowed
         if unknown:
-            raise ValueError(f"Unknown keys in scripted turn: {sorted(unknown)}; "
-                             "allowed: steps, http_error, expect, chunk_delay, finish_reason")
+            raise ValueError(f"Unknown keys in scripted turn: {sorted(unknown)}; allowed: {', '.join(sorted(allowed))}")
         return cls(**data)
 
     def to_dict(self) -> dict[str, Any]:
@@ -224,6 +227,8 @@ class Turn:
             out["chunk_delay"] = self.chunk_delay
         if self.finish_reason is not None:
             out["finish_reason"] = self.finish_reason
+        if self.drop_after_chunks is not None:
+            out["drop_after_chunks"] = self.drop_after_chunks
         return out
 
 

@@ -178,5 +178,5 @@ async def test_from_vault_without_vault_addr_is_the_env_registry(tmp_path):
 
 def test_repr_never_shows_keys(tmp_path):
     reg = registry({"OPENAI_API_KEY": "sk-visible-if-bug", "ANTHROPIC_API_KEY": "sk-ant-visible-if-bug"}, tmp_path)
-    text = repr(reg) + repr(reg.get("openai")) + repr(reg.get("anthropic")) + repr(vars(reg)["_entries"])
+    text = repr(reg) + repr(reg.get("openai")) + repr(reg.get("anthropic")) + repr(vars(reg))
     assert "visible-if-bug" not in text

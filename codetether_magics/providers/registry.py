@@ -23,7 +23,8 @@ import httpx
 from ..errors import NoProviderConfiguredError, ProviderError, ProviderNotFoundError
 from .base import Provider
 from .catalog import DEFAULT_ORDER, KNOWN_PROVIDERS, chosen_model, env_records, make_provider
-from .config_file import config_path, read_config_file
+from .config_file import config_path as _default_config_path
+from .config_file import read_config_file
 
 __all__ = ["ProviderRegistry"]
 
@@ -48,8 +49,10 @@ class ProviderRegistry:
     """The configured providers, by name. Falsy when none is configured."""
 
     def __init__(self, *, environ: Mapping[str, str] | None = None, config_path: str | Path | None = None) -> None:
-        self._environ: Mapping[str, str] = dict(os.environ) if environ is None else environ
-        self._config_path = Path(config_path) if config_path is not None else None
+        environ = os.environ if environ is None else environ
+        # Only what is needed later is kept: never the environment itself, which holds keys and tokens.
+        self._model_override = environ.get("CODETETHER_MODEL", "").strip() or None
+        self._config_file = Path(config_path) if config_path is not None else _default_config_path(environ)
         self._entries: dict[str, _Entry] = {}
         self._config_default_model: str | None = None
 
@@ -65,26 +68,28 @@ class ProviderRegistry:
         unreachable Vault is logged and skipped. Nothing configured is not an error here:
         resolving a model on an empty registry raises ``NoProviderConfiguredError``.
         """
+        environ = os.environ if environ is None else environ
         registry = cls(environ=environ, config_path=config_path)
-        if registry._environ.get("VAULT_ADDR", "").strip():
+        if environ.get("VAULT_ADDR", "").strip():
             from .vault import load_vault_records  # hvac is only imported when Vault is used
 
-            records = await load_vault_records(registry._environ)
+            records = await load_vault_records(environ)
             registry._add_records(records, "vault", http_client)
-        registry._add_fallbacks(http_client)
+        registry._add_fallbacks(environ, http_client)
         return registry
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, *, http_client: httpx.AsyncClient | None = None,
                  config_path: str | Path | None = None) -> "ProviderRegistry":
         """The environment and the config file, without Vault."""
+        environ = os.environ if environ is None else environ
         registry = cls(environ=environ, config_path=config_path)
-        registry._add_fallbacks(http_client)
+        registry._add_fallbacks(environ, http_client)
         return registry
 
-    def _add_fallbacks(self, http_client: httpx.AsyncClient | None) -> None:
-        if self._environ.get("CODETETHER_DISABLE_ENV_FALLBACK", "").strip().lower() not in _TRUE:
-            self._add_records(env_records(self._environ), "environment", http_client)
+    def _add_fallbacks(self, environ: Mapping[str, str], http_client: httpx.AsyncClient | None) -> None:
+        if environ.get("CODETETHER_DISABLE_ENV_FALLBACK", "").strip().lower() not in _TRUE:
+            self._add_records(env_records(environ), "environment", http_client)
         config = read_config_file(self.config_file_path)
         self._add_records(config.providers, "config file", http_client)
         self._config_default_model = config.default_model
@@ -103,7 +108,7 @@ class ProviderRegistry:
 
     @property
     def config_file_path(self) -> Path:
-        return self._config_path or config_path(self._environ)
+        return self._config_file
 
     def register(self, provider: Provider, *, default_model: str | None = None) -> None:
         """Add or replace a provider under ``provider.name``."""
@@ -133,7 +138,7 @@ class ProviderRegistry:
     def default_model(self) -> str:
         """``CODETETHER_MODEL``, else the config file's ``default_model``, else the first registered of
         openai, anthropic, openrouter, groq, deepseek, mistral, ollama (then any other) with its default model."""
-        chosen = self._environ.get("CODETETHER_MODEL", "").strip() or self._config_default_model
+        chosen = self._model_override or self._config_default_model
         if chosen:
             return chosen
         if not self._entries:

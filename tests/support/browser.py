@@ -8,6 +8,7 @@ token, and a notebook written afresh for every run (JupyterLab autosaves after 1
 from __future__ import annotations
 
 import os
+import re
 import secrets
 import signal
 import socket
@@ -138,27 +139,49 @@ def chromium_page(*, width: int = 1280, height: int = 900) -> Iterator[object]:
 
 
 def open_notebook(page, server: JupyterLab, name: str, *, timeout_ms: int = 60_000) -> None:
-    """Open ``name`` and wait until its kernel is idle and the first cell is rendered."""
+    """Open ``name`` and wait until its kernel is connected and idle."""
     page.goto(server.notebook_url(name), timeout=timeout_ms)
     page.wait_for_selector(".jp-NotebookPanel .jp-Cell", timeout=timeout_ms)
     wait_kernel_idle(page, timeout_ms=timeout_ms)
+    _dismiss_news_prompt(page)
 
 
 def wait_kernel_idle(page, *, timeout_ms: int = 60_000) -> None:
-    page.wait_for_selector(
-        ".jp-NotebookPanel .jp-Notebook-ExecutionIndicator[data-status='idle']",
-        state="attached", timeout=timeout_ms,
+    """The status bar says "<kernel> | Idle": connected, started and not busy."""
+    page.wait_for_function(
+        "() => /\\|\\s*Idle/.test(document.querySelector('.jp-StatusBar-Widget')?.innerText ?? '')",
+        timeout=timeout_ms,
     )
 
 
-def run_cell(page, index: int) -> None:
-    """Select code cell ``index`` in the open notebook and run it with Shift+Enter."""
-    cell = page.locator(".jp-NotebookPanel .jp-Notebook .jp-Cell").nth(index)
+def _dismiss_news_prompt(page) -> None:
+    """JupyterLab's "notified about official Jupyter news?" toast would cover outputs in screenshots."""
+    toast = page.locator(".jp-toast-button", has_text="No")
+    try:
+        toast.first.click(timeout=3_000)
+    except Exception:  # noqa: BLE001 - no toast (it is optional), nothing to dismiss
+        pass
+
+
+def _cell(page, index: int):
+    return page.locator(".jp-NotebookPanel .jp-Notebook .jp-Cell").nth(index)
+
+
+def run_cell(page, index: int, *, timeout_ms: int = 30_000) -> None:
+    """Select code cell ``index`` and run it with Shift+Enter; returns once the kernel took it."""
+    cell = _cell(page, index)
     cell.locator(".jp-InputPrompt").click()  # select the cell (command mode) without editing it
     page.keyboard.press("Shift+Enter")
+    # "[*]:" while it runs, "[N]:" when done: either way the kernel has the cell.
+    cell.locator(".jp-InputPrompt").filter(has_text=re.compile(r"\[(\*|\d+)\]")).wait_for(timeout=timeout_ms)
+
+
+def wait_cell_done(page, index: int, *, timeout_ms: int = 60_000) -> None:
+    _cell(page, index).locator(".jp-InputPrompt").filter(has_text=re.compile(r"\[\d+\]")).wait_for(
+        timeout=timeout_ms
+    )
 
 
 def cell_output(page, index: int):
     """The output area locator of cell ``index``."""
-    cell = page.locator(".jp-NotebookPanel .jp-Notebook .jp-Cell").nth(index)
-    return cell.locator(".jp-OutputArea")
+    return _cell(page, index).locator(".jp-OutputArea")

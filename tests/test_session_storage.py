@@ -131,6 +131,9 @@ async def test_unchanged_save_is_skipped_and_changes_are_written():
     loaded = await Session.load(session.id)
     assert await loaded.save() is False  # what was loaded is what is on disk
     assert _snapshot(session.path) == before
+    loaded.title = "Resid_als"  # a change of the same length is still a change
+    assert await loaded.save() is True
+    assert (await Session.load(session.id)).title == "Resid_als"
     loaded.add_message(Message.user("more"))
     assert await loaded.save() is True
     assert (await Session.load(session.id)).messages[-1].text == "more"

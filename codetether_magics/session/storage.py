@@ -9,12 +9,10 @@ last saved it, so two writers of one session never silently lose a turn.
 
 from __future__ import annotations
 
-import hashlib
-import threading
 from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING
 
 import orjson
 
@@ -44,32 +42,24 @@ class TailLoad:
     file_bytes: int
 
 
-# -- fingerprints -------------------------------------------------------------
+# -- the version of the file a session object knows -----------------------------
 
 
-def _digest(data: bytes) -> bytes:
-    return hashlib.sha1(data, usedforsecurity=False).digest()
-
-
-def _digest_in_background(data: bytes) -> Callable[[], bytes]:
-    """Hash on another thread (hashlib releases the GIL) while this one parses or writes."""
-    box: list[bytes] = []
-    worker = threading.Thread(target=lambda: box.append(_digest(data)), daemon=True)
-    worker.start()
-
-    def result() -> bytes:
-        worker.join()
-        return box[0]
-
-    return result
-
-
-def bind(session: "Session", path: Path, stamp: DiskStamp | None, digest: bytes | None, size: int) -> None:
+def bind(session: "Session", path: Path, stamp: DiskStamp | None, size: int) -> None:
     """Remember which file (and which version of it) this session object corresponds to."""
     session._path = path
     session._disk_stamp = stamp
-    session._saved_digest = digest
     session._saved_len = size
+
+
+def _same_as_file(path: Path, data: bytes) -> bool:
+    # Cheaper than hashing every save: only reached when the length is unchanged,
+    # and the file is fresh in the page cache.
+    try:
+        with open(path, "rb") as handle:
+            return handle.read(len(data) + 1) == data
+    except FileNotFoundError:
+        return False
 
 
 # -- where an id lives ----------------------------------------------------------
@@ -94,9 +84,8 @@ def in_sessions_dir(path: Path) -> bool:
 def load_file(path: Path, expected_id: str | None = None) -> "Session":
     what = repr(expected_id) if expected_id else f"file {path}"
     data, stamp = read_file(path, what)
-    digest = _digest_in_background(data)
     session = decode_session(data, path, expected_id)
-    bind(session, path, stamp, digest(), len(data))
+    bind(session, path, stamp, len(data))
     return session
 
 
@@ -132,7 +121,7 @@ def tail_load_file(path: Path, window: int, expected_id: str | None = None) -> T
         file_bytes = stream.bytes_read
     session = session_from_dict(fields, path)
     check_id(session.id, expected_id, path)
-    bind(session, path, stamp, None, -1)
+    bind(session, path, stamp, -1)
     return TailLoad(session=session, dropped=dropped, file_bytes=file_bytes)
 
 
@@ -166,16 +155,11 @@ def save_file(session: "Session", path: Path, force: bool = False) -> bool:
         expected = session._disk_stamp if session._path == path else None
         if on_disk is not None and on_disk != expected and not force:
             raise _conflict(path)
-        digest: Callable[[], bytes]
-        if on_disk is not None and on_disk == expected and len(data) == session._saved_len:
-            same = _digest(data)
-            if same == session._saved_digest:
-                return False
-            digest = lambda: same  # noqa: E731
-        else:
-            digest = _digest_in_background(data)
+        unchanged = on_disk is not None and on_disk == expected and len(data) == session._saved_len
+        if unchanged and _same_as_file(path, data):
+            return False
         stamp = write_atomic(path, data)
-        bind(session, path, stamp, digest(), len(data))
+        bind(session, path, stamp, len(data))
     index.record(_summary(session, path, stamp), outside_sessions_dir=not in_sessions_dir(path))
     return True
 

@@ -14,6 +14,7 @@ from codetether_magics.errors import (
     InvalidSessionIdError,
     SessionConflictError,
     SessionCorruptError,
+    SessionError,
     SessionIdMismatchError,
     SessionNotFoundError,
     SessionTooLargeError,
@@ -222,3 +223,29 @@ async def test_saves_do_not_block_the_event_loop(monkeypatch):
     await asyncio.wait_for(session.save(), 10)
     assert seen and loop_thread not in seen
     assert orjson.loads(session.path.read_bytes())["id"] == session.id
+
+
+async def test_unreadable_and_unwritable_places_give_a_clear_error(tmp_path):
+    folder = session_path("folder")
+    folder.mkdir(parents=True)
+    with pytest.raises(SessionError) as caught:
+        await Session.load("folder")
+    assert str(folder) in str(caught.value) and "Cannot read" in str(caught.value)
+    not_a_folder = tmp_path / "plain-file"
+    not_a_folder.write_text("x")
+    session = await Session.new()
+    with pytest.raises(SessionError) as caught:
+        await session.save(path=not_a_folder / "x.codetether.json")
+    assert "Cannot write session file" in str(caught.value) and str(not_a_folder) in str(caught.value)
+    assert not_a_folder.read_text() == "x"
+
+
+async def test_a_session_whose_id_changed_saves_to_the_file_of_its_new_id():
+    session = await Session.new()
+    await session.save()
+    old_path, old_bytes = session.path, session.path.read_bytes()
+    session.id = "renamed-session"
+    await session.save()
+    assert session.path == session_path("renamed-session")
+    assert old_path.read_bytes() == old_bytes
+    assert (await Session.load("renamed-session")).id == "renamed-session"

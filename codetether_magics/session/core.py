@@ -138,8 +138,8 @@ class Session(_Model):
         on disk since this object loaded or saved it (or exists and was never loaded by it);
         ``force=True`` overwrites anyway.
         """
-        target = Path(path).absolute() if path is not None else (self._path or session_path(self.id))
-        return await asyncio.to_thread(storage.save_file, self, target, force)
+        explicit = Path(path).absolute() if path is not None else None
+        return await asyncio.to_thread(lambda: storage.save_file(self, storage.save_target(self, explicit), force))
 
     @classmethod
     async def delete(cls, session_id: str) -> Path:

@@ -17,9 +17,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
-from ..errors import SessionNotFoundError, SessionTooLargeError
+from ..errors import SessionError, SessionNotFoundError, SessionTooLargeError
 
-__all__ = ["DiskStamp", "MAX_SESSION_BYTES", "file_lock", "read_file", "stamp_of", "write_atomic"]
+__all__ = [
+    "DiskStamp", "MAX_SESSION_BYTES", "file_lock", "not_found", "open_for_reading", "read_file",
+    "stamp_of", "unwritable", "write_atomic",
+]
 
 MAX_SESSION_BYTES = 512 * 1024 * 1024
 _HEAD = 256  # enough bytes to include id, title and updated_at
@@ -64,17 +67,40 @@ def too_large(path: Path, size: int) -> SessionTooLargeError:
     )
 
 
-def read_file(path: Path, what: str, limit: int | None = None) -> tuple[bytes, DiskStamp]:
-    limit = MAX_SESSION_BYTES if limit is None else limit
+def unreadable(path: Path, exc: OSError) -> SessionError:
+    return SessionError(
+        f"Cannot read session file {path}: {exc.strerror or exc}. Check that it is a file you "
+        "may read (permissions, not a folder)."
+    )
+
+
+def unwritable(path: Path, exc: OSError) -> SessionError:
+    return SessionError(
+        f"Cannot write session file {path}: {exc.strerror or exc}. Check the folder's "
+        "permissions and free space, or set CODETETHER_DATA_DIR to a writable folder."
+    )
+
+
+def open_for_reading(path: Path, what: str):
     try:
-        handle = open(path, "rb")
+        return open(path, "rb")
     except FileNotFoundError:
         raise not_found(path, what) from None
+    except OSError as exc:
+        raise unreadable(path, exc) from None
+
+
+def read_file(path: Path, what: str, limit: int | None = None) -> tuple[bytes, DiskStamp]:
+    limit = MAX_SESSION_BYTES if limit is None else limit
+    handle = open_for_reading(path, what)
     with handle:
         st = os.fstat(handle.fileno())
         if st.st_size > limit:
             raise too_large(path, st.st_size)
-        data = handle.read(limit + 1)
+        try:
+            data = handle.read(limit + 1)
+        except OSError as exc:  # e.g. a folder named like a session file
+            raise unreadable(path, exc) from None
     if len(data) > limit:  # grew while we read it
         raise too_large(path, len(data))
     return data, _stamp(st, data[:_HEAD])

@@ -19,7 +19,7 @@ import orjson
 from ..errors import SessionConflictError
 from . import index
 from .codec import check_id, corrupt_error, decode_session, encode_session, session_from_dict
-from .files import DiskStamp, file_lock, not_found, read_file, stamp_of, write_atomic
+from .files import DiskStamp, file_lock, not_found, open_for_reading, read_file, stamp_of, unwritable, write_atomic
 from .header import SessionSummary, directory_key
 from .jsonstream import JsonStream, JsonStreamError
 from .paths import session_path, sessions_dir, validate_id
@@ -78,6 +78,20 @@ def in_sessions_dir(path: Path) -> bool:
     return path.parent.resolve() == sessions_dir().resolve()
 
 
+def save_target(session: "Session", path: Path | None) -> Path:
+    """Where ``save()`` writes: ``path``, else the bound file, else ``sessions/<id>.json``.
+
+    A data-dir file is named after its id, so a session whose id changed since it was
+    bound goes to the file of its new id (a notebook file keeps its name).
+    """
+    if path is not None:
+        return path
+    bound = session._path
+    if bound is None or (in_sessions_dir(bound) and bound.name != f"{session.id}.json"):
+        return session_path(session.id)
+    return bound
+
+
 # -- load -----------------------------------------------------------------------
 
 
@@ -96,10 +110,7 @@ def tail_load_file(path: Path, window: int, expected_id: str | None = None) -> T
     fields: dict[str, object] = {}
     dropped = 0
     stamp = stamp_of(path)  # before reading: a change while we read shows up as a conflict later
-    try:
-        handle = open(path, "rb")
-    except FileNotFoundError:
-        raise not_found(path, repr(expected_id) if expected_id else f"file {path}") from None
+    handle = open_for_reading(path, repr(expected_id) if expected_id else f"file {path}")
     with handle:
         stream = JsonStream(handle)
         try:
@@ -149,6 +160,13 @@ def _summary(session: "Session", path: Path, stamp: DiskStamp) -> SessionSummary
 def save_file(session: "Session", path: Path, force: bool = False) -> bool:
     """Write ``session`` to ``path``; False when the file already holds exactly these bytes."""
     validate_id(session.id)
+    try:
+        return _save_locked(session, path, force)
+    except OSError as exc:
+        raise unwritable(path, exc) from None
+
+
+def _save_locked(session: "Session", path: Path, force: bool) -> bool:
     with file_lock(path):
         data = encode_session(session)
         on_disk = stamp_of(path)

@@ -128,7 +128,7 @@ async def test_no_recorded_turn_names_the_cell_and_how_to_record(no_network):
         await replay_turn(session, "make squares", [], None, occurrence=2, tools=[])
     message = str(info.value)
     assert "'make squares'" in message and "analysis.ipynb" in message
-    assert "run 3 of this prompt" in message and "holds 2" in message
+    assert "has 2 recorded answer(s)" in message and "already run that prompt 2 time(s)" in message
     assert "--live" in message and "OPENAI_API_KEY" in message
 
     with pytest.raises(ReplayError, match="'never asked'"):

@@ -110,3 +110,58 @@ def test_quickstart_job_replays_without_any_model_call(tmp_path):
     for ran, saved in zip(_agent_cells(executed), _agent_cells(recorded)):
         finals = [[o["data"] for o in c.outputs if "text/markdown" in o.get("data", {})] for c in (ran, saved)]
         assert finals[0] == finals[1]
+
+
+def _execute(path: Path, *, allow_errors: bool = False):
+    from nbclient import NotebookClient
+
+    nb = nbformat.read(path, as_version=4)
+    NotebookClient(nb, timeout=120, kernel_name="python3", allow_errors=allow_errors,
+                   resources={"metadata": {"path": str(path.parent)}}).execute()
+    return nb
+
+
+def _comparable(outputs: list) -> list:
+    """Outputs as nbval compares them: no widget model ids, no images, no execution counts."""
+    kept = []
+    for output in outputs:
+        data = {k: v for k, v in output.get("data", {}).items()
+                if k not in ("application/vnd.jupyter.widget-view+json", "image/png")}
+        kept.append((output["output_type"], data, output.get("text")))
+    return kept
+
+
+def _copy_example(name: str, folder: Path) -> Path:
+    for suffix in (".ipynb", ".codetether.json"):
+        (folder / f"{name}{suffix}").write_bytes((NOTEBOOKS / f"{name}{suffix}").read_bytes())
+    return folder / f"{name}.ipynb"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["data", "plots"])
+def test_with_no_provider_the_notebook_reruns_top_to_bottom_from_its_transcript(tmp_path, name):
+    """No key, no CODETETHER_REPLAY: the magic replays on its own; the python tool's variables
+    exist for the later cells, every output equals the saved one, and the transcript is untouched."""
+    path = _copy_example(name, tmp_path)
+    transcript = (tmp_path / f"{name}.codetether.json").read_bytes()
+    executed, saved = _execute(path), _notebook(name)
+    for ran, kept in zip(executed.cells, saved.cells):
+        if ran.cell_type == "code" and "nbval-ignore-output" not in kept.metadata.get("tags", []):
+            assert _comparable(ran.outputs) == _comparable(kept.outputs), ran.source
+    assert (tmp_path / f"{name}.codetether.json").read_bytes() == transcript
+
+
+@pytest.mark.slow
+def test_a_prompt_with_no_recorded_turn_says_which_cell_and_how_to_record(tmp_path, monkeypatch):
+    monkeypatch.setenv("CODETETHER_REPLAY", "1")
+    path = _copy_example("quickstart", tmp_path)
+    nb = nbformat.read(path, as_version=4)
+    cell = _agent_cells(nb)[0]
+    cell.source = "%%codetether\nA question that was never recorded"
+    nbformat.write(nb, path)
+    executed = _execute(path, allow_errors=True)
+    outputs = json.dumps(_agent_cells(executed)[0].outputs)
+    assert "the transcript of quickstart.ipynb has no recorded answer for the cell 'A question that was never recorded'" in outputs
+    assert "quickstart.ipynb" in outputs and "--live" in outputs and "OPENAI_API_KEY" in outputs
+    # The later cells still replay: the next agent cell's answer is there.
+    assert "**385**" in json.dumps(_agent_cells(executed)[1].outputs)

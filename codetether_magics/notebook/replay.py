@@ -199,12 +199,15 @@ def _preview(prompt: str) -> str:
 
 def _missing_turn_error(session: Session, prompt: str, occurrence: int) -> ReplayError:
     recorded = recorded_prompt_count(session, prompt)
-    where = session.metadata.notebook or f"session {session.id}"
-    seen = f"run {occurrence + 1} of this prompt in this kernel; the transcript holds {recorded}"
-    return ReplayError(
-        f"Replay: no recorded answer for the cell {_preview(prompt)} in the transcript of "
-        f"{where} ({seen}). {_HOW_TO_RECORD}"
-    )
+    where = f"the transcript of {session.metadata.notebook}" if session.metadata.notebook else (
+        f"session {session.id}")
+    if recorded == 0:
+        missing = f"{where} has no recorded answer for the cell {_preview(prompt)}"
+    else:
+        missing = (f"{where} has {recorded} recorded answer(s) for the cell {_preview(prompt)} and this "
+                   f"kernel has already run that prompt {occurrence} time(s) (restart the kernel to "
+                   "replay from the start)")
+    return ReplayError(f"Replay: {missing}. {_HOW_TO_RECORD}")
 
 
 class _ReplaySession(Session):

@@ -9,6 +9,7 @@ last saved it, so two writers of one session never silently lose a turn.
 
 from __future__ import annotations
 
+import os
 from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,14 +21,17 @@ from ..errors import SessionConflictError
 from . import index
 from .codec import check_id, corrupt_error, decode_session, encode_session, session_from_dict
 from .files import DiskStamp, file_lock, not_found, open_for_reading, read_file, stamp_of, unwritable, write_atomic
-from .header import SessionSummary, directory_key
+from .header import SessionSummary, read_header
 from .jsonstream import JsonStream, JsonStreamError
 from .paths import session_path, sessions_dir, validate_id
 
 if TYPE_CHECKING:  # pragma: no cover
     from .core import Session
 
-__all__ = ["SessionSummary", "TailLoad", "load_file", "resolve_path", "save_file", "tail_load_file"]
+__all__ = [
+    "SessionSummary", "TailLoad", "bind", "delete_file", "load_file", "resolve_path", "save_file",
+    "save_target", "tail_load_file",
+]
 
 
 @dataclass(frozen=True)
@@ -129,7 +133,7 @@ def tail_load_file(path: Path, window: int, expected_id: str | None = None) -> T
                 raise JsonStreamError("unexpected data after the session object")
         except (JsonStreamError, ValueError) as exc:
             raise corrupt_error(path, str(exc) or "empty file") from None
-        file_bytes = stream.bytes_read
+        file_bytes = os.fstat(handle.fileno()).st_size
     session = session_from_dict(fields, path)
     check_id(session.id, expected_id, path)
     bind(session, path, stamp, -1)
@@ -139,7 +143,13 @@ def tail_load_file(path: Path, window: int, expected_id: str | None = None) -> T
 # -- save -----------------------------------------------------------------------
 
 
-def _conflict(path: Path) -> SessionConflictError:
+def _conflict(path: Path, known: bool) -> SessionConflictError:
+    if not known:
+        return SessionConflictError(
+            f"Session file {path} already exists and holds a conversation this session object "
+            "never loaded; saving would replace it. Load it with `await Session.load_path(path)` "
+            "to continue it, save elsewhere, or pass `force=True` to replace it."
+        )
     return SessionConflictError(
         f"Session file {path} was changed by another writer since this session was loaded or "
         "last saved; saving would overwrite that writer's turns. Reload it "
@@ -172,7 +182,7 @@ def _save_locked(session: "Session", path: Path, force: bool) -> bool:
         on_disk = stamp_of(path)
         expected = session._disk_stamp if session._path == path else None
         if on_disk is not None and on_disk != expected and not force:
-            raise _conflict(path)
+            raise _conflict(path, known=expected is not None)
         unchanged = on_disk is not None and on_disk == expected and len(data) == session._saved_len
         if unchanged and _same_as_file(path, data):
             return False
@@ -184,8 +194,6 @@ def _save_locked(session: "Session", path: Path, force: bool) -> bool:
 
 def delete_file(session_id: str) -> Path:
     """Delete the file of ``session_id`` after checking it really holds that session."""
-    from .header import read_header
-
     path = resolve_path(validate_id(session_id))
     if not path.exists():
         raise not_found(path, repr(session_id))
@@ -202,4 +210,3 @@ def delete_file(session_id: str) -> Path:
     return path
 
 
-__all__ += ["delete_file", "directory_key", "bind"]

@@ -249,3 +249,21 @@ async def test_a_session_whose_id_changed_saves_to_the_file_of_its_new_id():
     assert session.path == session_path("renamed-session")
     assert old_path.read_bytes() == old_bytes
     assert (await Session.load("renamed-session")).id == "renamed-session"
+
+
+async def test_a_session_in_two_places_loads_and_lists_as_its_newest_copy(tmp_path):
+    from codetether_magics.session.core import list_sessions
+
+    session = await Session.new(str(tmp_path))
+    session.add_message(Message.user("in the data dir"))
+    await session.save()
+    notebook_copy = session.model_copy(deep=True)
+    notebook_copy.add_message(Message.assistant("continued in the notebook"))
+    await notebook_copy.save(path=tmp_path / "nb.codetether.json")
+    loaded = await Session.load(session.id)
+    assert loaded.path == tmp_path / "nb.codetether.json" and len(loaded.messages) == 2
+    listed = await list_sessions()
+    assert [(s.id, s.message_count) for s in listed] == [(session.id, 2)]
+    session.add_message(Message.user("newer again in the data dir"))
+    await session.save()
+    assert (await Session.load(session.id)).path == session_path(session.id)

@@ -95,5 +95,10 @@ def latest_summary(directory: str | os.PathLike[str] | None) -> SessionSummary |
 def list_summaries(directory: str | os.PathLike[str] | None = None) -> list[SessionSummary]:
     """Every session (of ``directory``, when given), newest first, with message counts."""
     key, keys = (None if directory is None else directory_key(os.fspath(directory))), _Keys()
-    summaries = [s for s in scan(count_messages=True) if _matches(s, key, keys)]
-    return sorted(summaries, key=lambda s: s.sort_key, reverse=True)
+    newest: dict[str, SessionSummary] = {}  # one row per id: a copy in two places shows once
+    for summary in scan(count_messages=True):
+        if _matches(summary, key, keys) and (
+            summary.id not in newest or summary.sort_key > newest[summary.id].sort_key
+        ):
+            newest[summary.id] = summary
+    return sorted(newest.values(), key=lambda s: s.sort_key, reverse=True)

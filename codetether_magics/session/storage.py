@@ -21,7 +21,7 @@ from ..errors import SessionConflictError
 from . import index
 from .codec import check_id, corrupt_error, decode_session, encode_session, session_from_dict
 from .files import DiskStamp, file_lock, not_found, open_for_reading, read_file, stamp_of, unwritable, write_atomic
-from .header import SessionSummary, read_header
+from .header import SessionSummary, read_header, try_read_header
 from .jsonstream import JsonStream, JsonStreamError
 from .paths import session_path, sessions_dir, validate_id
 
@@ -70,12 +70,20 @@ def _same_as_file(path: Path, data: bytes) -> bool:
 
 
 def resolve_path(session_id: str) -> Path:
-    """``sessions/<id>.json``, else the notebook file the index knows for ``session_id``."""
+    """``sessions/<id>.json`` or the notebook file the index knows for ``session_id``.
+
+    When both hold the session (a notebook resumed a data-dir session, or archived a
+    copy) the more recently updated one wins.
+    """
     path = session_path(session_id)
-    if path.exists():
-        return path
     elsewhere = index.lookup_path(session_id)
-    return elsewhere if elsewhere is not None and elsewhere.exists() else path
+    if elsewhere is None or elsewhere == path:
+        return path
+    other = try_read_header(elsewhere)
+    if other is None or other.id != session_id:
+        return path
+    mine = try_read_header(path) if path.exists() else None
+    return path if mine is not None and mine.sort_key >= other.sort_key else elsewhere
 
 
 def in_sessions_dir(path: Path) -> bool:

@@ -39,16 +39,20 @@ class JsonStream:
 
     # -- buffer -----------------------------------------------------------------
 
-    def _fill(self) -> None:
-        if self._eof:
-            raise JsonStreamError("the file ends in the middle of a value (truncated?)")
-        data = self._stream.read(self._chunk)
+    def _read_more(self) -> bool:
+        """Append the next chunk of the file to the buffer; False at the end of the file."""
+        data = b"" if self._eof else self._stream.read(self._chunk)
         self._chunk = min(self._chunk * 2, _MAX_CHUNK)
         if not data:
             self._eof = True
-            raise JsonStreamError("the file ends in the middle of a value (truncated?)")
+            return False
         self.bytes_read += len(data)
         self._buf += data
+        return True
+
+    def _fill(self) -> None:
+        if not self._read_more():
+            raise JsonStreamError("the file ends in the middle of a value (truncated?)")
 
     def _compact(self) -> None:
         # Only between values: indexes inside a value being scanned stay valid.
@@ -121,15 +125,12 @@ class JsonStream:
                 return i
 
     def _scalar_end(self, start: int) -> int:
+        """Index just past a number, ``true``, ``false`` or ``null`` (ends at a delimiter or EOF)."""
         while True:
             match = _SCALAR_END.search(self._buf, start)
             if match is not None:
                 return match.start()
-            if self._eof:
-                return len(self._buf)
-            try:
-                self._fill()
-            except JsonStreamError:
+            if not self._read_more():
                 return len(self._buf)
 
     def read_value(self) -> bytes:

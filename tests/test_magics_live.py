@@ -56,6 +56,7 @@ def test_streams_live_interrupts_fast_and_asks_for_approval(tmp_path: Path):
         Turn.text("Yes, still here."),
         Turn.tool_call("python", {"code": "approved_value = 7"}),
         Turn.text("It ran.", expect_tool_result="(no output)"),
+        Turn.tool_call("python", {"code": "import time\nprint('sleeping', flush=True)\ntime.sleep(60)"}),
     ]
     with ScriptedModelServer(turns, api_key=key) as server:
         env = kernel_env(tmp_path, server, key, JPY_SESSION_NAME=str(notebook))
@@ -64,6 +65,7 @@ def test_streams_live_interrupts_fast_and_asks_for_approval(tmp_path: Path):
             _streams_before_the_reply(kernel)
             _interrupt_mid_stream(kernel, tmp_path / "live.codetether.json")
             _approve_while_the_cell_runs(kernel)
+            _interrupt_blocking_tool_code(kernel)
         assert server.errors == []
     assert key not in (tmp_path / "live.codetether.json").read_text()
 
@@ -118,3 +120,16 @@ def _approve_while_the_cell_runs(kernel: LiveKernel) -> None:
     assert rest.reply["content"]["status"] == "ok"
     assert rest.of_type("display_data")[-1][1]["content"]["data"]["text/plain"] == "It ran."
     assert kernel.execute("print(approved_value)").stream_text() == "7\n"
+
+
+def _interrupt_blocking_tool_code(kernel: LiveKernel) -> None:
+    """The model's code blocks the event loop (time.sleep): the interrupt must still stop it."""
+    msg_id = kernel.start("%%codetether --allow python\nWait a minute.")
+    seen = kernel.collect(msg_id, until=lambda run: any("sleep(60)" in v for v in _html_values(run)))
+    time.sleep(0.2)  # the view shows the call just before the code starts sleeping
+    started = time.monotonic()
+    kernel.interrupt()
+    rest = kernel.collect(msg_id, timeout=10)
+    assert rest.reply_time - started < INTERRUPT_LIMIT
+    assert rest.reply["content"]["ename"] == "KeyboardInterrupt"
+    assert kernel.execute("print('usable')").stream_text() == "usable\n"

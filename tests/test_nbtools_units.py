@@ -96,3 +96,17 @@ def test_variables_describes_dataframes_and_arrays_without_importing_pandas():
     assert "arr: numpy.ndarray shape=(2, 3) dtype=float64" in out
     assert "pandas imported: False" in out
     assert "df: pandas.DataFrame shape=(2, 2) columns=[a: int64, b: " in out
+
+
+async def test_tool_output_never_carries_a_credential(monkeypatch):
+    from codetether_magics.notebook.redact import redact, redacting
+
+    secret = "sk-test-redact-0123456789"
+    monkeypatch.setenv("OPENAI_API_KEY", secret)
+    monkeypatch.setenv("VAULT_TOKEN", "hvs.vault-token-abcdef")
+    monkeypatch.setenv("SHORT_TOKEN", "abc")  # too short to be a credential: left alone
+    assert redact(f"key={secret} token=hvs.vault-token-abcdef abc") == "key=[redacted] token=[redacted] abc"
+    python = redacting(_tools({})[0])
+    result = await python.handler({"code": "import os\nprint(os.environ['OPENAI_API_KEY'])\nos.environ['VAULT_TOKEN']"})
+    assert secret not in result.output and "hvs.vault-token" not in result.output
+    assert result.output == "stdout:\n[redacted]\n\nvalue:\n'[redacted]'"

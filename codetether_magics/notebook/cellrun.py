@@ -15,13 +15,14 @@ from typing import Any
 from IPython.core.error import UsageError
 from IPython.display import display
 
-from ..agent.events import TextChunkEvent, TextCompleteEvent, UsageReportEvent
+from ..agent.events import ErrorEvent, TextChunkEvent, TextCompleteEvent, UsageReportEvent
 from ..agent.tools import builtin_tools
 from ..errors import CodeTetherError, NoProviderConfiguredError
 from ..session.model import Usage
 from .approval import ApprovalPolicy, frontend_can_answer, make_approver, parse_allow
 from .images import ImageRefError, sent_image_urls
 from .nbtools import notebook_tools
+from .redact import redact, redacting
 from .runner import INTERRUPTED, CellError, choose_mode
 from .view import LiveView, final_bundle
 
@@ -75,15 +76,16 @@ class CellRun:
             self._finish(session, error=INTERRUPTED)
             raise _interrupted(state.location().transcript) from None
         except CodeTetherError as exc:
-            self._finish(session, error=str(exc), final_output=bool(self.progress.text))
-            raise CellError(str(exc)) from None
+            message = redact(str(exc))
+            self._finish(session, error=message, final_output=bool(self.progress.text))
+            raise CellError(message) from None
         self._finish(session, text=result.text)
 
     # -- choices ------------------------------------------------------------------
 
     def _tools(self, session: Any) -> tuple[list[Any], Any]:
         directory = session.metadata.directory or os.getcwd()
-        tools = [*builtin_tools(directory), *notebook_tools(self.shell)]
+        tools = [redacting(tool) for tool in (*builtin_tools(directory), *notebook_tools(self.shell))]
         try:
             allowed = parse_allow(self.options.allow, [tool.name for tool in tools])
         except ValueError as exc:
@@ -141,6 +143,8 @@ class CellRun:
         self.view.set_status(f"Waiting for {label or 'the model'}…")
 
     def _on_event(self, event: Any) -> None:
+        if isinstance(event, ErrorEvent):
+            event = ErrorEvent(message=redact(event.message))
         self.progress.record(event)
         if self.view is not None:
             self.view.on_event(event)

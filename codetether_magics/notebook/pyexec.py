@@ -3,6 +3,7 @@
 Statements run in order; a final expression is evaluated and its ``repr`` returned, like a
 cell's ``Out``. ``await`` works at top level. stdout and stderr are captured, not shown in
 the cell; an exception becomes a short traceback for the model, never a crash of the turn.
+A kernel interrupt raises KeyboardInterrupt out of ``run_code`` (the caller cancels the turn).
 """
 
 from __future__ import annotations
@@ -13,9 +14,11 @@ import inspect
 import io
 import itertools
 import linecache
+import signal
+import threading
 import traceback
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Iterator
 
 __all__ = ["ExecutionReport", "run_code"]
 
@@ -84,10 +87,29 @@ def _split_last_expression(code: str, filename: str) -> tuple[ast.Module, ast.Ex
 
 async def _run(tree: ast.AST, mode: str, namespace: dict[str, Any], filename: str) -> Any:
     compiled = compile(tree, filename, mode, flags=_FLAGS, dont_inherit=True)
-    result = eval(compiled, namespace)  # noqa: S307 - running the model's code is this tool's job
+    with _interruptible():
+        result = eval(compiled, namespace)  # noqa: S307 - running the model's code is this tool's job
     if inspect.iscoroutine(result) and compiled.co_flags & inspect.CO_COROUTINE:
         result = await result
     return result
+
+
+@contextlib.contextmanager
+def _interruptible() -> Iterator[None]:
+    """Let a kernel interrupt raise KeyboardInterrupt inside the model's (blocking) code.
+
+    ipykernel's own SIGINT handler only schedules a cancel on the event loop, and this
+    code blocks that loop: without this, ``time.sleep(60)`` could not be interrupted.
+    Only around synchronous execution, never while the loop runs other tasks.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _user_traceback(exc: BaseException) -> str:

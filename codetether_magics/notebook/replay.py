@@ -40,6 +40,7 @@ __all__ = [
     "ReplayProvider",
     "ReplayRegistry",
     "find_recorded_turn",
+    "is_refusal",
     "recorded_prompt_count",
     "replay_turn",
 ]

@@ -2,10 +2,11 @@
 
 1. ``%load_ext``: ``import codetether_magics`` + ``load_extension`` into an InteractiveShell,
    timed inside a fresh subprocess, against ``import IPython`` timed the same way.
-2. First byte to first widget update: ``run_prompt`` (real OpenAI provider, scripted loopback
-   server) streaming into a ``LiveView``, from sending the request to the widget's first
-   ``value`` change with the answer, against the same stream read with httpx alone until
-   its first byte. The difference is the delay the view adds (target < 60 ms).
+2. First answer byte to first widget update: ``run_prompt`` (real OpenAI provider, scripted
+   loopback server, words 10 ms apart) streaming into a ``LiveView`` right after its status
+   line was drawn, from sending the request to the first widget change showing the answer's
+   first word, against the same stream read with httpx alone until the bytes holding that
+   word arrive. The difference is the delay the loop and the view add (target < 60 ms).
 3. Coalescing: how many widget updates a long stream costs, against one per event.
 4. One flush late in a long answer: the view's render at 100 KB of streamed answer (finished
    Markdown blocks are kept, only the open one is parsed), against markdown-it rendering the
@@ -92,7 +93,8 @@ class _Registry:
 # delayed ACK), which would make either side look slow by accident.
 
 
-async def _first_byte(server: ScriptedModelServer, turn: Turn) -> float:
+async def _first_answer_byte(server: ScriptedModelServer, turn: Turn, first_word: str) -> float:
+    """Seconds until the bytes holding the answer's first word arrive, read with httpx alone."""
     server.enqueue(turn)
     body = {"model": "bench", "messages": [{"role": "user", "content": "hi"}], "stream": True}
     first = 0.0
@@ -101,8 +103,11 @@ async def _first_byte(server: ScriptedModelServer, turn: Turn) -> float:
         async with client.stream("POST", server.openai_base_url + "/chat/completions", json=body,
                                  headers={"Authorization": f"Bearer {KEY}",
                                           "Accept": "text/event-stream"}) as response:
-            async for _ in response.aiter_raw():
-                first = first or time.perf_counter() - started
+            received = b""
+            async for data in response.aiter_raw():
+                received += data
+                if not first and first_word.encode() in received:
+                    first = time.perf_counter() - started
     return first
 
 
@@ -119,8 +124,13 @@ async def _through_view_with(client: httpx.AsyncClient, server: ScriptedModelSer
     view = LiveView(model="openai/bench")
     view.set_status("Waiting for openai/bench…")  # as the magic does, just before the run
     first: list[float] = []
-    view.html.observe(lambda c: first or (first_word in c["new"] and first.append(time.perf_counter())),
-                      names="value")
+
+    def shown(_change: Any) -> None:  # the answer may show in the live part or in a settled part
+        if not first and first_word in view.shown_html():
+            first.append(time.perf_counter())
+
+    view.live.observe(shown, names="value")
+    view.widget.observe(shown, names="children")
     events = [0]
 
     def on_event(event: Any) -> None:
@@ -139,25 +149,29 @@ async def _through_view_with(client: httpx.AsyncClient, server: ScriptedModelSer
 
 
 async def _bench_stream(quick: bool) -> list[dict[str, Any]]:
-    repeats = 5 if quick else 15
+    repeats = 7 if quick else 21
     words = 300 if quick else 1000
-    short = Turn.text("Hello " + " ".join(f"w{i}" for i in range(20)))
+    # Words 10 ms apart, as a model streams: the first update must come from the stream, not finish().
+    short = Turn.text("Hello " + " ".join(f"w{i}" for i in range(20)), chunk_delay=0.01)
     long = Turn.text("Start " + " ".join(f"w{i}" for i in range(words)), chunk_delay=0.001)
     with ScriptedModelServer() as server:
-        await _first_byte(server, short)  # warm up the code paths
+        await _first_answer_byte(server, short, "Hello")  # warm up the code paths
         await _through_view(server, short, "Hello")
-        raw = statistics.median([await _first_byte(server, short) for _ in range(repeats)])
-        ours = statistics.median([(await _through_view(server, short, "Hello"))[0] for _ in range(repeats)])
+        raws, ourss = [], []
+        for _ in range(repeats):  # interleaved, so drift on a busy machine hits both alike
+            raws.append(await _first_answer_byte(server, short, "Hello"))
+            ourss.append((await _through_view(server, short, "Hello"))[0])
+        raw, ours = statistics.median(raws), statistics.median(ourss)
         _, view, events, duration = await _through_view(server, long, "Start")
     delay_ms = (ours - raw) * 1000
     allowed = int(duration * RATE) + 4  # 20/s over the stream (+1 at the edges), status, first event, finish
     return [
         {
-            "benchmark": "first streamed byte -> first widget update (loopback, median)",
-            "ours": f"{ours * 1000:.1f} ms to the first update ({delay_ms:.1f} ms after the first byte)",
-            "baseline": f"{raw * 1000:.1f} ms to the first byte (httpx alone)",
+            "benchmark": "first streamed answer byte -> first widget update (loopback, median)",
+            "ours": f"{ours * 1000:.1f} ms to the widget ({delay_ms:.1f} ms after the bytes arrive)",
+            "baseline": f"{raw * 1000:.1f} ms to the same bytes (httpx alone)",
             "ratio": round(ours / raw, 2),
-            "target": f"< {FIRST_UPDATE_TARGET_MS:.0f} ms after the first byte",
+            "target": f"< {FIRST_UPDATE_TARGET_MS:.0f} ms after the bytes",
             "ok": delay_ms < FIRST_UPDATE_TARGET_MS,
         },
         {

@@ -66,9 +66,11 @@ def test_view_streams_coalesced_and_leaves_a_fixed_output(tmp_path):
     # 300 chunks reached the frontend as a handful of updates, and the last state is complete.
     assert 2 <= client.value_updates <= 40, client.value_updates
     states = nb.metadata["widgets"]["application/vnd.jupyter.widget-state+json"]["state"]
-    html_value = next(m["state"]["value"] for m in states.values() if "token299" in m["state"].get("value", ""))
-    assert "openai/gpt-4o · " in html_value and "2 steps" in html_value and "<code>python</code>" in html_value
-    assert model_id in states  # the displayed view is the saved VBox
+    view_box = states[model_id]["state"]  # the displayed view is the saved VBox
+    parts = [states[child.removeprefix("IPY_MODEL_")]["state"] for child in view_box["children"]]
+    shown = "".join(part.get("value", "") for part in parts)
+    assert shown.index("token299") < shown.index("<code>python</code>") < shown.index("2 steps")
+    assert "openai/gpt-4o · " in shown
 
     # The executed notebook passes nbval: the widget's text and the final bundle are stable.
     path = tmp_path / "view.ipynb"

@@ -38,7 +38,7 @@ class FakeClock:
 
 def count_value_changes(view: LiveView) -> list[str]:
     seen: list[str] = []
-    view.html.observe(lambda change: seen.append(change["new"]), names="value")
+    view.live.observe(lambda change: seen.append(change["new"]), names="value")
     return seen
 
 
@@ -47,7 +47,7 @@ def test_first_event_updates_the_widget_at_once():
     seen = count_value_changes(view)
     view.on_event(TextChunkEvent(text="Hel"))
     assert len(seen) == 1 and view.updates == 1
-    assert "Hel" in view.html.value
+    assert "Hel" in view.shown_html()
 
 
 def test_burst_without_a_loop_is_coalesced_to_twenty_per_second():
@@ -62,24 +62,24 @@ def test_burst_without_a_loop_is_coalesced_to_twenty_per_second():
     assert 18 <= len(seen) <= 21, len(seen)
     view.finish(text=text, model="openai/gpt-4o", usage=None, steps=1)
     assert len(seen) <= 22
-    assert "w999" in view.html.value  # finish always flushes the last state
+    assert "w999" in view.shown_html()  # finish always flushes the last state
 
 
 async def test_burst_on_a_running_loop_gets_a_leading_and_a_trailing_update():
     view = LiveView(min_interval=0.05)
     flushed = asyncio.Event()
     seen = count_value_changes(view)
-    view.html.observe(lambda change: flushed.set(), names="value")
+    view.live.observe(lambda change: flushed.set(), names="value")
     text = ""
     for i in range(1000):
         text += f"t{i} "
         view.on_event(TextChunkEvent(text=text))
     assert len(seen) == 1  # the leading edge; the rest waits for the trailing flush
-    assert "t999" not in view.html.value
+    assert "t999" not in view.shown_html()
     flushed.clear()
     await asyncio.wait_for(flushed.wait(), timeout=2)
     assert len(seen) == 2
-    assert "t999" in view.html.value  # the trailing flush carried the latest text, without finish()
+    assert "t999" in view.shown_html()  # the trailing flush carried the latest text, without finish()
 
 
 async def test_events_from_a_worker_thread_loop_flush_on_that_loop():
@@ -88,7 +88,7 @@ async def test_events_from_a_worker_thread_loop_flush_on_that_loop():
 
     async def stream():
         trailing = asyncio.Event()
-        view.html.observe(lambda change: trailing.set(), names="value")
+        view.live.observe(lambda change: trailing.set(), names="value")
         for i in range(200):
             view.on_event(TextChunkEvent(text="x" * i + "END"))
         trailing.clear()  # set by the leading update; now wait for the trailing one
@@ -100,7 +100,7 @@ async def test_events_from_a_worker_thread_loop_flush_on_that_loop():
     thread.join(timeout=5)
     assert done.is_set()
     assert view.updates == 2
-    assert "x" * 199 + "END" in view.html.value
+    assert "x" * 199 + "END" in view.shown_html()
 
 
 def test_raw_html_from_the_model_and_tools_is_escaped():
@@ -109,7 +109,7 @@ def test_raw_html_from_the_model_and_tools_is_escaped():
     view.on_event(ToolCallStartEvent(tool_call_id="c1", name="<b>py</b>", arguments='{"code": "<img src=x onerror=1>"}'))
     view.on_event(ToolCallCompleteEvent(tool_call_id="c1", name="<b>py</b>", output="<iframe>", success=True, duration_ms=5))
     view.finish(text="", model=None, usage=None, steps=1)
-    value = view.html.value
+    value = view.shown_html()
     for raw in ("<script", "<img", "<iframe", "<b>py", 'href="javascript'):
         assert raw not in value
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in value
@@ -119,7 +119,7 @@ def test_raw_html_from_the_model_and_tools_is_escaped():
 def test_markdown_is_rendered():
     view = LiveView(clock=FakeClock())
     view.on_event(TextCompleteEvent(text="# Title\n\n**bold** and `code`\n\n| a | b |\n|---|---|\n| 1 | 2 |"))
-    value = view.html.value
+    value = view.shown_html()
     assert "<h1>Title</h1>" in value and "<strong>bold</strong>" in value and "<code>code</code>" in value
     assert "<table>" in value
 
@@ -128,7 +128,7 @@ def test_thinking_and_tool_calls_are_collapsible_parts_in_order():
     clock = FakeClock()
     view = LiveView(model="openai/gpt-4o", clock=clock)
     view.set_status("Waiting for openai/gpt-4o…")
-    assert "Waiting for openai/gpt-4o…" in view.html.value
+    assert "Waiting for openai/gpt-4o…" in view.shown_html()
     events = [
         ThinkingEvent(text="Let me think"),
         ThinkingCompleteEvent(text="Let me think about residuals"),
@@ -145,7 +145,7 @@ def test_thinking_and_tool_calls_are_collapsible_parts_in_order():
     for event in events:
         clock.now += 1  # every event past the throttle window
         view.on_event(event)
-    value = view.html.value
+    value = view.shown_html()
     order = [value.index(s) for s in ("Let me think about residuals", "I will run code.", "python",
                                       "read_file", "The answer is 42.")]
     assert order == sorted(order)
@@ -155,7 +155,7 @@ def test_thinking_and_tool_calls_are_collapsible_parts_in_order():
     assert "done" in value and "no such file" in value
     assert "Thinking…" not in value  # thinking finished when the answer began
     view.finish(text="I will run code.The answer is 42.", model="openai/gpt-4o", usage=None, steps=2)
-    value = view.html.value
+    value = view.shown_html()
     assert "Waiting for" not in value  # the status line is gone at the end
     assert "openai/gpt-4o · 1,234 tokens (1,200 in, 34 out) · 2 steps" in value
 
@@ -171,31 +171,31 @@ def test_cumulative_text_over_steps_is_not_repeated():
     ]:
         clock.now += 1
         view.on_event(event)
-    assert view.html.value.count("First.") == 1
-    assert "Second." in view.html.value
+    assert view.shown_html().count("First.") == 1
+    assert "Second." in view.shown_html()
 
 
 def test_status_line_for_tools_retries_and_errors():
     clock = FakeClock()
     view = LiveView(clock=clock)
     view.on_event(ToolCallStartEvent(tool_call_id="c1", name="python", arguments="{}"))
-    assert "Running python…" in view.html.value
+    assert "Running python…" in view.shown_html()
     clock.now += 1
     view.on_event(StreamRetryEvent(attempt=1, max_restarts=3, reason="HTTP 503"))
-    assert "Retrying (1/3): HTTP 503" in view.html.value
+    assert "Retrying (1/3): HTTP 503" in view.shown_html()
     clock.now += 1
     view.on_event(ApprovalRequestEvent(tool_call_id="c1", name="python", arguments="{}"))
-    assert "waiting for approval" in view.html.value
+    assert "waiting for approval" in view.shown_html()
     clock.now += 1
     view.on_event(ErrorEvent(message="model <unreachable>"))
-    assert "model &lt;unreachable&gt;" in view.html.value
+    assert "model &lt;unreachable&gt;" in view.shown_html()
 
 
 def test_finish_with_an_error_and_usage_from_the_caller():
     view = LiveView(clock=FakeClock())
     usage = Usage(prompt_tokens=10, completion_tokens=5, total_tokens=15)
     view.finish(text="partial", model="anthropic/claude", usage=usage, steps=1, error="Interrupted")
-    value = view.html.value
+    value = view.shown_html()
     assert "partial" in value  # nothing streamed: finish shows the text it was given
     assert "Interrupted" in value and "ct-error" in value
     assert "anthropic/claude · 15 tokens (10 in, 5 out) · 1 step ·" in value
@@ -226,13 +226,13 @@ async def test_approval_buttons_approve_and_deny():
             ApprovalRequest(tool_call_id="c1", name="write_file", arguments={"path": "a.py"})))
         await asyncio.sleep(0)  # let the task show its buttons
         approve, deny = view.buttons.children
-        assert "Approve this tool call?" in view.html.value and "a.py" in view.html.value
+        assert "Approve this tool call?" in view.shown_html() and "a.py" in view.shown_html()
         (approve if expected else deny).click()
         assert await asyncio.wait_for(task, timeout=2) is expected
         assert view.buttons.children == ()
     view.finish(text="", model=None, usage=None, steps=1)
-    assert "Approve this tool call?" not in view.html.value
-    assert "denied" in view.html.value
+    assert "Approve this tool call?" not in view.shown_html()
+    assert "denied" in view.shown_html()
 
 
 async def test_approval_click_from_another_thread_and_cancellation():
@@ -260,10 +260,10 @@ def test_first_event_is_not_held_back_by_the_status_line():
     view.set_status("Waiting for openai/gpt-4o…")  # an update just now
     clock.now += 0.001
     view.on_event(TextChunkEvent(text="First words"))
-    assert "First words" in view.html.value  # shown at once, not after the throttle window
+    assert "First words" in view.shown_html()  # shown at once, not after the throttle window
     clock.now += 0.001
     view.on_event(TextChunkEvent(text="First words and more"))
-    assert "and more" not in view.html.value  # later events are throttled again
+    assert "and more" not in view.shown_html()  # later events are throttled again
 
 
 def test_finish_after_an_interrupt_marks_unfinished_tools():
@@ -271,6 +271,57 @@ def test_finish_after_an_interrupt_marks_unfinished_tools():
     view.on_event(TextChunkEvent(text="Running a long job. See [the docs][d].\n\n[d]: https://example.org"))
     view.on_event(ToolCallStartEvent(tool_call_id="c1", name="bash", arguments='{"cmd": "sleep 100"}'))
     view.finish(text="", model=None, usage=None, steps=1, error="Interrupted")
-    value = view.html.value
+    value = view.shown_html()
     assert "did not finish" in value and "running…" not in value
     assert '<a href="https://example.org">the docs</a>' in value  # the finished text is rendered in full
+
+
+def test_finished_parts_get_their_own_widget_that_is_never_redrawn():
+    clock = FakeClock()
+    view = LiveView(clock=clock)
+    view.on_event(ThinkingEvent(text="Which tool?"))
+    assert "<details class=\"ct-thinking\"" in view.live.value and " open>" in view.live.value  # open while live
+    clock.now += 1
+    view.on_event(ToolCallStartEvent(tool_call_id="c1", name="python", arguments='{"code": "2 * 21"}'))
+    assert len(view.parts) == 1 and "Which tool?" in view.parts[0].value  # thinking settled
+    assert " open>" not in view.parts[0].value  # and collapsed
+    assert "python" in view.live.value and " open>" in view.live.value  # the running tool shows its arguments
+    clock.now += 1
+    view.on_event(ToolCallCompleteEvent(tool_call_id="c1", name="python", output="42", success=True, duration_ms=9))
+    assert len(view.parts) == 2 and "42" in view.parts[1].value
+    assert view.widget.children == (*view.parts, view.live, view.buttons)
+    tool_part = view.parts[1]
+    redraws = []
+    tool_part.observe(lambda change: redraws.append(change), names="value")
+    text = ""
+    for i in range(50):
+        clock.now += 1
+        text += f"w{i} "
+        view.on_event(TextChunkEvent(text=text))
+    assert "w49" in view.live.value and "ct-tool" not in view.live.value  # updates resend only the growing part
+    view.finish(text=text, model=None, usage=None, steps=2)
+    assert redraws == []  # a <details> the user opened stays open while the answer streams
+    assert "w49" in view.parts[-1].value and "steps" in view.live.value  # at the end only the footer is live
+
+
+def test_a_settled_part_that_changes_is_redrawn():
+    clock = FakeClock()
+    view = LiveView(clock=clock)
+    view.on_event(ToolCallStartEvent(tool_call_id="c1", name="python", arguments="{}"))
+    view.on_event(ToolCallCompleteEvent(tool_call_id="c1", name="python", output="first", success=True, duration_ms=1))
+    clock.now += 1
+    view.on_event(ToolCallCompleteEvent(tool_call_id="c1", name="python", output="second", success=True, duration_ms=1))
+    assert len(view.parts) == 1 and "second" in view.parts[0].value and "first" not in view.shown_html()
+
+
+def test_an_empty_thinking_event_is_only_a_status():
+    clock = FakeClock()
+    view = LiveView(clock=clock)
+    view.set_status("Waiting for the model…")
+    clock.now += 0.001
+    view.on_event(ThinkingEvent())  # the loop's "model at work" signal, inside the throttle window
+    assert "Thinking…" not in view.shown_html()
+    clock.now += 0.001
+    view.on_event(TextChunkEvent(text="Hello"))  # 2 ms after the last update, and still shown at once
+    assert "Hello" in view.shown_html() and "Writing…" in view.shown_html()
+    assert "ct-thinking" not in view.shown_html()  # no empty Thinking part

@@ -105,10 +105,11 @@ def _last_safe_cut(tokens: list, tail: str) -> tuple[int, int] | None:
 
 
 def render_thinking(text: str, *, done: bool) -> str:
+    """Open while the model thinks (it is the news), closed once it is done."""
     label = "Thinking" if done else "Thinking…"
     body = f'<pre style="{_PRE}">{escape(text)}</pre>' if text else ""
     return (
-        f'<details class="ct-thinking" style="{_DETAILS}">'
+        f'<details class="ct-thinking" style="{_DETAILS}"{"" if done else " open"}>'
         f'<summary style="{_MUTED}">{label}</summary>{body}</details>'
     )
 
@@ -134,7 +135,11 @@ def render_tool(
     duration_ms: int | None,
     note: str = "",
 ) -> str:
-    """One tool call: name, state and duration in the summary; arguments and result inside."""
+    """One tool call: name, state and duration in the summary; arguments and result inside.
+
+    Open while it runs, so the arguments of what is running show; closed once it is done.
+    """
+    running = success is None and note != "did not finish"
     if success is None:
         state = note or "running…"
         mark = "⏳"
@@ -144,7 +149,7 @@ def render_tool(
         if duration_ms is not None:
             state += f" · {format_duration(duration_ms)}"
     parts = [
-        f'<details class="ct-tool" style="{_DETAILS}">',
+        f'<details class="ct-tool" style="{_DETAILS}"{" open" if running else ""}>',
         f"<summary>{mark} <code>{escape(name)}</code> "
         f'<span style="{_MUTED}">{escape(state)}</span></summary>',
         f'<div style="{_MUTED}">Arguments</div><pre style="{_PRE}">'

@@ -1,10 +1,14 @@
 """The live view of a running ``%%codetether`` cell, and the cell's one final output.
 
-One ``ipywidgets.HTML`` rendered in the kernel (see ``render``), inside a ``VBox`` that
-grows Approve / Deny buttons only while a tool waits for approval. Updates are throttled:
-jupyter_server drops iopub messages above 1000/s, and every ``value`` change resends the
-whole HTML. The first change goes out at once (leading edge), later ones are coalesced to
-at most one per ``min_interval`` with a trailing flush on the running asyncio loop.
+HTML rendered in the kernel (see ``render``) in a ``VBox``: each finished part (thinking,
+a tool call, a paragraph of answer cut by a tool call) moves into an ``HTML`` widget of its
+own that is never redrawn, so a ``<details>`` the user opened stays open and updates resend
+only the part still growing; that part, the status line and the footer are one ``HTML``
+widget (``live``). Approve / Deny buttons appear only while a tool waits for approval.
+
+Updates are throttled: jupyter_server drops iopub messages above 1000/s. The first event
+goes out at once (leading edge), later ones are coalesced to at most one flush per
+``min_interval`` with a trailing flush on the running asyncio loop; ``finish`` always flushes.
 
 The widget is displayed with a fixed ``text/plain`` and ``text/html`` beside the widget
 mimetype, so nbval and static viewers see the same thing every run; the answer itself is
@@ -123,8 +127,8 @@ class ViewState:
         block.text, block.done, block.html = text, done, None
 
     def _on_thinking(self, event: Any) -> None:
-        block = self._open_block("thinking")
-        if getattr(event, "text", ""):
+        if getattr(event, "text", ""):  # an empty one only says the model is at work
+            block = self._open_block("thinking")
             block.text, block.html = event.text, None
         self.status = "Thinking…"
 
@@ -213,8 +217,18 @@ class ViewState:
         ]
         self.status, self.approval = "", ""
 
-    def html(self) -> str:
-        inner = [block.render() for block in self.blocks]
+    def settled(self) -> int:
+        """How many leading blocks are finished: they will not change any more."""
+        count = 0
+        for block in self.blocks:
+            if not (block.done and (block.kind != "tool" or block.success is not None)):
+                break
+            count += 1
+        return count
+
+    def html(self, start: int = 0) -> str:
+        """The blocks from ``start`` on, then the approval question, status line or footer."""
+        inner = [block.render() for block in self.blocks[start:]]
         if self.approval:
             inner.append(self.approval)
         if self.status and self.footer is None:
@@ -244,12 +258,17 @@ class LiveView:
         self._last_flush = float("-inf")
         self._timer: asyncio.TimerHandle | None = None
         self._dirty = False
-        self._seen_event = False  # the first event is shown at once, even right after set_status
+        self._seen_content = False  # the first answer content is shown at once, whatever the throttle
         self._lock = threading.RLock()  # events may come from a worker thread's loop
-        self.updates = 0  # how many times the widget's value was sent
-        self.html = ipywidgets.HTML(value=self._state.html())
+        self.updates = 0  # flushes that changed what the frontend shows
+        self.parts: list[Any] = []  # one HTML widget per settled block, never redrawn
+        self.live = ipywidgets.HTML(value=self._state.html())
         self.buttons = ipywidgets.HBox([])
-        self.widget = ipywidgets.VBox([self.html, self.buttons])
+        self.widget = ipywidgets.VBox([self.live, self.buttons])
+
+    def shown_html(self) -> str:
+        """Everything the view shows now, as one HTML string (for tests and exports)."""
+        return "".join(part.value for part in (*self.parts, self.live))
 
     # -- display --------------------------------------------------------------
 
@@ -267,9 +286,9 @@ class LiveView:
     def on_event(self, event: Any) -> None:
         with self._lock:
             self._state.apply(event)
-            if not self._seen_event:
-                self._seen_event = True
-                self._flush()  # the first chunk must not wait behind the status line's update
+            if not self._seen_content and _is_content(event):
+                self._seen_content = True
+                self._flush()  # the first chunk must not wait behind a status line's update
             else:
                 self._request_flush()
 
@@ -314,10 +333,26 @@ class LiveView:
         self._cancel_timer()
         self._dirty = False
         self._last_flush = self._clock()
-        value = self._state.html()
-        if value != self.html.value:
-            self.html.value = value
-            self.updates += 1
+        changed = self._refresh_parts()
+        value = self._state.html(start=len(self.parts))
+        if value != self.live.value:
+            self.live.value = value
+            changed = True
+        self.updates += changed
+
+    def _refresh_parts(self) -> bool:
+        """Give newly settled blocks their own widgets; redraw a settled block that changed."""
+        blocks, changed = self._state.blocks, False
+        for part, block in zip(self.parts, blocks):
+            if block.html is None:  # e.g. a late note on a finished tool call
+                part.value, changed = render.wrap_view(block.render()), True
+        settled = self._state.settled()
+        if settled > len(self.parts):
+            HTML = self._ipywidgets.HTML
+            self.parts += [HTML(value=render.wrap_view(b.render())) for b in blocks[len(self.parts):settled]]
+            self.widget.children = (*self.parts, self.live, self.buttons)
+            changed = True
+        return changed
 
     # -- approval -------------------------------------------------------------
 
@@ -342,7 +377,7 @@ class LiveView:
             self._state.approval = render.render_approval(request.name, arguments)
             self._state.status = f"Waiting for your approval to run {request.name}"
             self.buttons.children = (approve, deny)
-            self._flush()
+            self._flush()  # the question must show now, whatever the throttle says
         try:
             approved = await decision
         finally:
@@ -356,6 +391,14 @@ class LiveView:
                     block.note = _decision_note(decision)
                 self._request_flush()
         return approved
+
+
+def _is_content(event: Any) -> bool:
+    kind = getattr(event, "type", "")
+    return kind in _CONTENT or (kind == "thinking" and bool(getattr(event, "text", "")))
+
+
+_CONTENT = frozenset({"text_chunk", "text_complete", "thinking_complete", "tool_call_start", "error"})
 
 
 def _decision_note(decision: "asyncio.Future[bool]") -> str:

@@ -16,6 +16,7 @@ from html import escape
 __all__ = [
     "MarkdownStream",
     "escape_markdown_html",
+    "final_bundle",
     "format_duration",
     "format_tokens",
     "markdown_to_html",
@@ -196,7 +197,35 @@ def wrap_view(inner: str) -> str:
     return f'<div class="codetether-view" style="{_BOX}">{inner}</div>'
 
 
-# -- raw HTML in the final Markdown output -------------------------------------------
+# -- the final output: Markdown with raw HTML made inert --------------------------------
+
+
+def final_bundle(text: str, *, error: str | None = None) -> dict[str, str]:
+    """The cell's final output: a pure function of its arguments (no ids, clocks, durations).
+
+    ``text/markdown`` is the answer with raw HTML made inert; ``text/plain`` is the answer as
+    written. An error is appended as a quoted line in both.
+    """
+    answer = text.strip()
+    markdown, plain = [], []
+    if answer:
+        markdown.append(escape_markdown_html(answer))
+        plain.append(answer)
+    if error:
+        markdown.append(_quote_error(error))
+        plain.append(f"Error: {error}")
+    if not markdown:
+        markdown, plain = ["*(no answer)*"], ["(no answer)"]
+    return {"text/markdown": "\n\n".join(markdown), "text/plain": "\n\n".join(plain)}
+
+
+def _quote_error(message: str) -> str:
+    # Backslash-escape ASCII punctuation so the message renders literally, never as Markdown/HTML.
+    literal = "".join(f"\\{c}" if c.isascii() and not c.isalnum() and c not in " \n" else c for c in message)
+    lines = literal.splitlines() or [""]
+    return "\n".join([f"> **Error:** {lines[0]}", *(f"> {line}" for line in lines[1:])])
+
+
 
 
 @functools.lru_cache(maxsize=1)

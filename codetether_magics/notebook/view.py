@@ -12,7 +12,7 @@ goes out at once (leading edge), later ones are coalesced to at most one flush p
 
 The widget is displayed with a fixed ``text/plain`` and ``text/html`` beside the widget
 mimetype, so nbval and static viewers see the same thing every run; the answer itself is
-left by ``final_bundle``, which holds nothing that changes between runs.
+left by ``final_bundle`` (defined in ``render``), which holds nothing that changes between runs.
 """
 
 from __future__ import annotations
@@ -23,39 +23,13 @@ import time
 from typing import Any, Callable
 
 from . import render
-from .render import escape_markdown_html
+from .render import final_bundle  # noqa: F401 - part of this module's interface
 
 __all__ = ["VIEW_HTML", "VIEW_TEXT", "LiveView", "ViewState", "final_bundle"]
 
 VIEW_TEXT = "CodeTether agent view"
 VIEW_HTML = "<p><em>CodeTether agent view (a live widget while the cell runs; the answer follows).</em></p>"
 WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
-
-
-def final_bundle(text: str, *, error: str | None = None) -> dict[str, str]:
-    """The cell's final output: a pure function of its arguments (no ids, clocks, durations).
-
-    ``text/markdown`` is the answer with raw HTML made inert; ``text/plain`` is the answer as
-    written. An error is appended as a quoted line in both.
-    """
-    answer = text.strip()
-    markdown, plain = [], []
-    if answer:
-        markdown.append(escape_markdown_html(answer))
-        plain.append(answer)
-    if error:
-        markdown.append(_quote_error(error))
-        plain.append(f"Error: {error}")
-    if not markdown:
-        markdown, plain = ["*(no answer)*"], ["(no answer)"]
-    return {"text/markdown": "\n\n".join(markdown), "text/plain": "\n\n".join(plain)}
-
-
-def _quote_error(message: str) -> str:
-    # Backslash-escape ASCII punctuation so the message renders literally, never as Markdown/HTML.
-    literal = "".join(f"\\{c}" if c.isascii() and not c.isalnum() and c not in " \n" else c for c in message)
-    lines = literal.splitlines() or [""]
-    return "\n".join([f"> **Error:** {lines[0]}", *(f"> {line}" for line in lines[1:])])
 
 
 class _Block:

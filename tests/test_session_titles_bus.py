@@ -119,7 +119,6 @@ async def test_bus_envelopes_on_the_seed_topics():
     session.add_message(Message.user("hello"))
     session.add_message(Message.assistant("hi there"))
     session.add_message(Message(role="tool", content=[]))  # tool results are not published
-    session.add_message(Message(role="assistant", content=[]))  # nor an assistant message without text
     session.publish("thinking", {"thinking": "hmm", "step": 1}, correlation_id="turn-1")
     session.publish("tool.request", {"request_id": "c1", "tool_name": "bash", "arguments": {"cmd": "ls"}, "step": 1})
     session.publish("tool.response", {"request_id": "c1", "tool_name": "bash", "result": "ok", "success": True, "step": 1})
@@ -132,10 +131,12 @@ async def test_bus_envelopes_on_the_seed_topics():
     assert user["sender_id"] == "build" and user["timestamp"].endswith("Z")
     assert user["message"] == {"kind": "user_prompt", "agent_id": "build", "text": "hello",
                                "workspace": session.metadata.directory, "session_id": session.id}
-    assert seen[1].message["kind"] == "agent_message" and seen[1].message["parts"][0]["text"] == "hi there"
+    assert seen[1].message["kind"] == "agent_message" and seen[1].message["parts"] == [{"type": "text", "text": "hi there"}]
     assert seen[2].correlation_id == "turn-1" and seen[2].message["kind"] == "agent_thinking"
     assert seen[3].message["kind"] == "tool_request" and seen[4].message["kind"] == "tool_response"
     assert len({e.id for e in seen}) == 5
+    session.add_message(Message(role="assistant", content=[]))  # only tool calls: published, no text part
+    assert seen[-1].topic == "agent.build.assistant" and seen[-1].message["parts"] == []
     orjson.dumps([e.to_dict() for e in seen])  # JSON-serialisable
 
 

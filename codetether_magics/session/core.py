@@ -245,12 +245,12 @@ class Session(_Model):
     def add_message(self, message: Message, *, publish: bool = True) -> None:
         """Append ``message`` and bump ``updated_at``.
 
-        With a bus, user and assistant messages that have text are published on
+        With a bus, user and assistant messages are published on
         ``agent.{agent}.user`` / ``agent.{agent}.assistant`` (``publish=False`` skips that).
         """
         self.messages.append(message)
         self.updated_at = utc_now()
-        if publish and self._bus is not None and message.role in ("user", "assistant") and message.text:
+        if publish and self._bus is not None and message.role in ("user", "assistant"):
             self.publish(message.role, _message_payload(self, message))
 
     def with_bus(self, bus: AgentBus) -> "Session":
@@ -314,7 +314,8 @@ def _message_payload(session: Session, message: Message) -> dict[str, Any]:
     if message.role == "user":
         return {"text": message.text, "workspace": session.metadata.directory or "",
                 "session_id": session.id}
-    return {"from": session.agent, "to": "user", "parts": [{"type": "text", "text": message.text}]}
+    parts = [{"type": "text", "text": message.text}] if message.text else []
+    return {"from": session.agent, "to": "user", "parts": parts}
 
 
 def _none_for(workspace: str | os.PathLike[str] | None) -> Exception:

@@ -325,3 +325,9 @@ def test_an_empty_thinking_event_is_only_a_status():
     view.on_event(TextChunkEvent(text="Hello"))  # 2 ms after the last update, and still shown at once
     assert "Hello" in view.shown_html() and "Writing…" in view.shown_html()
     assert "ct-thinking" not in view.shown_html()  # no empty Thinking part
+
+
+def test_footer_leaves_out_unknown_token_counts():
+    view = LiveView(clock=FakeClock())
+    view.finish(text="ok", model="ollama/llama3", usage=None, steps=1)
+    assert "ollama/llama3 · 1 step · " in view.shown_html() and "tokens" not in view.shown_html()

@@ -143,10 +143,11 @@ def render_tool(
     running = success is None and note != "did not finish"
     if success is None:
         state = note or "running…"
-        mark = "⏳"
-    else:
+        mark = '<span style="color:var(--jp-warn-color1,#b26b00)">⋯</span>'
+    else:  # text marks, not emoji: they show in every font
         state = "ok" if success else "failed"
-        mark = "✅" if success else "❌"
+        mark = ('<span style="color:var(--jp-success-color1,#2e7d32)">✓</span>' if success
+                else '<span style="color:var(--jp-error-color1,#c00)">✗</span>')
         if duration_ms is not None:
             state += f" · {format_duration(duration_ms)}"
     parts = [

@@ -185,7 +185,7 @@ class ViewState:
         total = getattr(usage, "total_tokens", None) or None
         self.footer = [
             model or self.model or "",
-            render.format_tokens(prompt or 0, completion or 0, total),
+            render.format_tokens(prompt or 0, completion or 0, total) if (prompt or completion or total) else "",
             f"{steps} step" + ("" if steps == 1 else "s"),
             render.format_duration(elapsed * 1000),
         ]

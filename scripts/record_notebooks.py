@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import hashlib
 import os
 import secrets
 import sys
@@ -34,6 +35,8 @@ NOTEBOOKS = ROOT / "notebooks"
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from example_notebooks import EXAMPLES, Example  # noqa: E402
+
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 
 # Provider settings that must not leak into a recording from the recorder's own shell.
 _CLEARED = (
@@ -89,13 +92,16 @@ def record(example: Example, folder: Path = NOTEBOOKS) -> list[str]:
             ScriptedModelServer(example.turns(), api_key=key) as server:
         env = {"OPENAI_BASE_URL": server.openai_base_url, "OPENAI_API_KEY": key, "CODETETHER_DATA_DIR": data_dir}
         with _kernel_environment(env):
+            # No widget state: JupyterLab shows the text/html fallback of a saved view anyway, and
+            # the state holds durations that would change the file on every re-recording.
             client = NotebookClient(nb, timeout=120, kernel_name="python3", record_timing=False,
+                                    store_widget_state=False, extra_arguments=["--IPKernelApp.log_level=ERROR"],
                                     resources={"metadata": {"path": str(folder)}})
             client.execute()
         problems = list(server.errors)
         if server.remaining:
             problems.append(f"{server.remaining} scripted turn(s) were never requested")
-    nbformat.write(nb, notebook)
+    nbformat.write(_stable_widget_ids(nb, example.name), notebook)
     if not transcript.is_file():
         return [*problems, f"no transcript was written at {transcript}"]
     asyncio.run(_make_portable(transcript))
@@ -113,6 +119,19 @@ async def _make_portable(transcript: Path) -> None:
     await session.save()
     # The storage layer's advisory lock file: no writer is left, and it is no part of the example.
     transcript.with_name(transcript.name + ".lock").unlink(missing_ok=True)
+
+
+def _stable_widget_ids(nb, name: str):
+    """Rename the random ipywidgets model ids of the saved views to ids derived from the
+    notebook's name and their order, so re-recording the same notebook writes the same file."""
+    import nbformat
+
+    shown = [o["data"][WIDGET_VIEW]["model_id"] for c in nb.cells for o in c.get("outputs", [])
+             if WIDGET_VIEW in o.get("data", {})]
+    text = nbformat.writes(nb)
+    for index, old in enumerate(dict.fromkeys(shown)):
+        text = text.replace(old, hashlib.sha256(f"{name}/{index}".encode()).hexdigest()[:32])
+    return nbformat.reads(text, as_version=4)
 
 
 def _leaks(key: str, paths: list[Path]) -> list[str]:

@@ -13,7 +13,6 @@ import os
 import re
 import subprocess
 import sys
-import tomllib
 from pathlib import Path
 
 import nbformat
@@ -87,8 +86,8 @@ def test_binder_installs_the_package_with_the_notebooks_extra():
     post_build = (ROOT / "binder" / "postBuild").read_text()
     assert os.access(ROOT / "binder" / "postBuild", os.X_OK)
     assert 'pip install --no-cache-dir -e ".[notebooks]"' in post_build
-    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
-    assert "notebooks" in extras
+    # The extra postBuild installs exists (a line-level check: tomllib is Python 3.11+ only).
+    assert re.search(r"(?m)^notebooks\s*=\s*\[", (ROOT / "pyproject.toml").read_text())
     assert "jupyterlab" in (ROOT / "binder" / "requirements.txt").read_text()
 
 

@@ -18,9 +18,11 @@ def run(shell, code: str, *, store_history: bool = True):
 
 @pytest.fixture
 def shell(monkeypatch):
-    shell = InteractiveShell.instance()
-    # The base shell has no GUI loop; ipykernel's enable_gui for "inline" does nothing either.
-    monkeypatch.setattr(shell, "enable_gui", lambda gui=None: None, raising=False)
+    shell = InteractiveShell.instance()  # the process's one shell, shared with the other shell tests
+    # Should that be a terminal shell, it computes only text/plain; a kernel computes images too.
+    monkeypatch.setattr(shell.display_formatter, "active_types",
+                        ["text/plain", "text/html", "image/png", "image/jpeg", "image/svg+xml"])
+    monkeypatch.setattr(shell, "enable_gui", lambda gui=None: None, raising=False)  # no GUI loop for inline
     run(shell, "%matplotlib inline")
     run(shell, "import matplotlib.pyplot as plt\nplt.close('all')")
     yield shell

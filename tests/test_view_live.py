@@ -202,7 +202,7 @@ def test_finish_with_an_error_and_usage_from_the_caller():
 
 
 def test_show_displays_one_widget_with_a_fixed_text_bundle():
-    InteractiveShell.instance()  # display() needs a shell to publish through
+    InteractiveShell.instance()  # display() needs a shell to publish through (one per process)
     bundles, view_ids = [], []
     for _ in range(2):
         view = LiveView()

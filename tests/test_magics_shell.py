@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 from IPython.core.error import UsageError
-from IPython.testing.globalipapp import start_ipython
+from IPython.core.interactiveshell import InteractiveShell
 
 from codetether_magics import load_ipython_extension, unload_ipython_extension
 from codetether_magics.notebook.magics import CodeTether
@@ -24,12 +24,9 @@ from codetether_magics.testing import ScriptedModelServer, Turn
 KEY = "sk-test-shell-0123456789abcdef"
 
 
-def get_ipython():
-    """IPython's test shell (one per process; started on first use)."""
-    from IPython import get_ipython as current
-
-    start_ipython()
-    return current()
+def get_ipython() -> InteractiveShell:
+    """The process's one shell (other test modules share it)."""
+    return InteractiveShell.instance()
 
 
 @pytest.fixture

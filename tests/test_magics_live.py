@@ -66,6 +66,7 @@ def test_streams_live_interrupts_fast_and_asks_for_approval(tmp_path: Path):
             _interrupt_mid_stream(kernel, tmp_path / "live.codetether.json")
             _approve_while_the_cell_runs(kernel)
             _interrupt_blocking_tool_code(kernel)
+            assert key not in kernel.seen_json()  # no output, widget state or error carries the key
         assert server.errors == []
     assert key not in (tmp_path / "live.codetether.json").read_text()
 

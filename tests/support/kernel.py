@@ -118,6 +118,7 @@ class LiveKernel:
         self.kc = self.km.client()
         self.kc.start_channels()
         self.kc.wait_for_ready(timeout=60)
+        self.seen: list[dict] = []  # every iopub message of every execute, for leak checks
 
     def __enter__(self) -> "LiveKernel":
         return self
@@ -141,6 +142,7 @@ class LiveKernel:
             if message["parent_header"].get("msg_id") != msg_id:
                 continue
             run.messages.append((time.monotonic(), message))
+            self.seen.append(message)
             if until is not None and until(run):
                 return run
             if message["msg_type"] == "status" and message["content"]["execution_state"] == "idle":
@@ -151,6 +153,9 @@ class LiveKernel:
 
     def execute(self, code: str, timeout: float = 60.0) -> KernelRun:
         return self.collect(self.start(code), timeout)
+
+    def seen_json(self) -> str:
+        return json.dumps([m["content"] for m in self.seen], default=str)
 
     def interrupt(self) -> None:
         self.km.interrupt_kernel()

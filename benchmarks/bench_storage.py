@@ -124,7 +124,7 @@ async def _save_and_load(n: int, repeats: int) -> list[dict[str, Any]]:
         orjson.loads(session.path.read_bytes())
         base_load.append(time.perf_counter() - start)
     assert len(loaded.messages) == len(session.messages)
-    label = f"{n:,} messages, {size / MB:.0f} MB, median of {repeats}"
+    label = f"{n:,} messages, {_size(size)}, median of {repeats}"
     save, base, nofsync = _median(ours_save), _median(base_save), _median(base_nofsync)
     load, bload = _median(ours_load), _median(base_load)
     return [
@@ -164,6 +164,10 @@ def _parse_every_file(folder: str) -> Session:
     return Session.model_validate(best)
 
 
+def _size(n: int) -> str:
+    return f"{n / MB:.0f} MB" if n >= MB else f"{n / 1000:.0f} KB"
+
+
 async def _latest(count: int, size: int) -> list[dict[str, Any]]:
     rng = random.Random(2)
     with tempfile.TemporaryDirectory() as workspaces:
@@ -183,7 +187,7 @@ async def _latest(count: int, size: int) -> list[dict[str, Any]]:
         expected = _parse_every_file(folders[3])
         base = time.perf_counter() - start
         assert found.id == expected.id == again.id
-    label = f"latest session of a directory, {count:,} files of {size / MB:.0f} MB"
+    label = f"latest session of a directory, {count:,} files of {_size(size)}"
     rows = []
     for name, samples in (("cold: header scan, no index", cold), ("warm: workspace index", warm)):
         ours = _median(samples)
@@ -264,7 +268,7 @@ def _tail_memory(total: int) -> list[dict[str, Any]]:
         full_peak, full_time, loaded = _measure(path, "full")
     assert kept == 100 and loaded == count
     ratio = tail_peak / full_peak
-    return [{"benchmark": f"peak memory, tail load (window 100) of a {size / MB:.0f} MB session ({count:,} messages)",
+    return [{"benchmark": f"peak memory, tail load (window 100) of a {_size(size)} session ({count:,} messages)",
              "ours": f"{tail_peak / MB:.0f} MB in {tail_time:.1f} s",
              "baseline": f"{full_peak / MB:.0f} MB in {full_time:.1f} s (full load)",
              "ratio": round(ratio, 3), "target": "≤ 0.2", "ok": ratio <= 0.2}]
@@ -275,8 +279,13 @@ async def _all(quick: bool) -> list[dict[str, Any]]:
     with data_dir():
         rows += await _save_and_load(1_000 if quick else 10_000, 3 if quick else 7)
     with data_dir():
-        rows += await _latest(200 if quick else 2_000, (100_000 if quick else MB))
+        rows += await _latest(200 if quick else 2_000, 100_000 if quick else MB)
     rows += _tail_memory(50 * MB if quick else 500 * MB)
+    if quick:  # the targets are about the full sizes; a smoke run only shows the numbers
+        for row in rows:
+            if row["ok"] is not None:
+                row["target"] += " at full size (not judged in --quick)"
+                row["ok"] = None
     return rows
 
 

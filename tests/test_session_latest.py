@@ -103,7 +103,7 @@ async def test_index_is_used_and_stays_correct_as_files_change(workspaces, monke
     index_file = sessions_dir().parent / "index.json"
     assert orjson.loads(index_file.read_bytes())["signature"][0] == 60
 
-    # A newer session saved through storage: found at once, via the updated index.
+    # A newer session saved through storage: the files changed, so it is found by a new scan.
     newer = await Session.new(str(alpha))
     newer.add_message(Message.user("newest"))
     await newer.save()

@@ -22,7 +22,7 @@ from .files import file_lock, write_atomic
 from .header import SessionSummary, directory_key, parse_time
 from .paths import data_dir
 
-__all__ = ["forget", "known_paths", "latest_entry", "lookup_path", "record", "replace_latest"]
+__all__ = ["forget", "known_paths", "latest_entry", "lookup_path", "record_location", "replace_latest"]
 
 log = logging.getLogger(__name__)
 INDEX_NAME = "index.json"
@@ -62,16 +62,14 @@ def _update(change) -> None:  # change(index: dict) -> None, run under the index
         log.warning("Could not update the session index %s: %s", path, exc)
 
 
-def record(header: SessionSummary, outside_sessions_dir: bool) -> None:
-    """Note a session just saved: where it lives when outside ``sessions/``, and the latest entry."""
+def record_location(session_id: str, path: Path) -> None:
+    """Remember that ``session_id`` lives at ``path`` (a file outside ``sessions/``)."""
+    paths = _read().get("paths")
+    if isinstance(paths, dict) and paths.get(session_id) == str(path):
+        return  # already known: no write
 
     def change(index: dict[str, Any]) -> None:
-        key = directory_key(header.directory)
-        latest = index["latest"].get(key)
-        if not isinstance(latest, dict) or parse_time(latest.get("updated_at")) <= header.updated_at:
-            index["latest"][key] = _entry(header)
-        if outside_sessions_dir:
-            index["paths"][header.id] = str(header.path)
+        index["paths"][session_id] = str(path)
 
     _update(change)
 

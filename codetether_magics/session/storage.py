@@ -166,15 +166,6 @@ def _conflict(path: Path, known: bool) -> SessionConflictError:
     )
 
 
-def _summary(session: "Session", path: Path, stamp: DiskStamp) -> SessionSummary:
-    meta = session.metadata
-    return SessionSummary(
-        id=session.id, title=session.title, created_at=session.created_at,
-        updated_at=session.updated_at, directory=meta.directory, model=meta.model,
-        notebook=meta.notebook, path=path, file_bytes=stamp.size, mtime_ns=stamp.mtime_ns,
-    )
-
-
 def save_file(session: "Session", path: Path, force: bool = False) -> bool:
     """Write ``session`` to ``path``; False when the file already holds exactly these bytes."""
     validate_id(session.id)
@@ -196,7 +187,8 @@ def _save_locked(session: "Session", path: Path, force: bool) -> bool:
             return False
         stamp = write_atomic(path, data)
         bind(session, path, stamp, len(data))
-    index.record(_summary(session, path, stamp), outside_sessions_dir=not in_sessions_dir(path))
+    if not in_sessions_dir(path):  # so that Session.load(id) and listings find it
+        index.record_location(session.id, path)
     return True
 
 

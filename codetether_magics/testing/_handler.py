@@ -49,6 +49,12 @@ class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # chunked streaming, so a dropped stream is detectably incomplete
     _streaming = False
 
+    def setup(self) -> None:
+        super().setup()
+        # Send each SSE chunk at once: without this, Nagle's algorithm against the client's delayed ACK
+        # holds the first body bytes ~40 ms on a reused keep-alive connection.
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
     def log_message(self, format: str, *args: Any) -> None:  # keep test output quiet
         pass
 

@@ -170,3 +170,50 @@ async def test_approver_asks_and_times_out_as_deny():
         await make_approver(ApprovalPolicy(), ask)(request)
     assert len(asked) == 1
     assert await make_approver(ApprovalPolicy(auto_approve=True), None)(request) is True
+
+
+# -- live or replay, and the fallback runner ---------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("line", "config", "env", "provider", "recorded", "expected"),
+    [
+        ("", False, {}, True, True, "live"),  # a provider and a recording: live by default
+        ("", False, {}, False, True, "replay"),  # no provider, the transcript holds the turn
+        ("", False, {}, False, False, "live"),  # nothing to replay: live (and a clear error)
+        ("--replay", False, {}, True, True, "replay"),
+        ("", True, {}, True, True, "replay"),  # %config CodeTether.replay = True
+        ("", False, {"CODETETHER_REPLAY": "1"}, True, True, "replay"),
+        ("--live", True, {"CODETETHER_REPLAY": "1"}, False, True, "live"),  # --live wins over everything
+    ],
+)
+def test_live_or_replay(line, config, env, provider, recorded, expected):
+    from codetether_magics.notebook.runner import choose_mode
+
+    options = parse_cell_options(line)
+    mode = choose_mode(options, replay_config=config, environ=env, provider_configured=provider,
+                       has_recording=recorded)
+    assert mode == expected
+
+
+def test_fallback_runner_cancels_on_ctrl_c_and_lets_the_run_clean_up():
+    import os
+    import signal
+    import threading
+
+    from codetether_magics.notebook.runner import run_sync
+
+    cleaned = threading.Event()
+
+    async def forever():
+        try:
+            await asyncio.Event().wait()
+        finally:
+            cleaned.set()  # the loop saves the partial turn here
+
+    timer = threading.Timer(0.2, os.kill, (os.getpid(), signal.SIGINT))
+    timer.start()
+    with pytest.raises(KeyboardInterrupt):
+        run_sync(forever)
+    assert cleaned.is_set()
+    assert run_sync(lambda: asyncio.sleep(0, result="done")) == "done"

@@ -17,7 +17,7 @@ from IPython.display import display
 
 from ..agent.events import ErrorEvent, TextChunkEvent, TextCompleteEvent, UsageReportEvent
 from ..agent.tools import builtin_tools
-from ..errors import CodeTetherError, NoProviderConfiguredError
+from ..errors import CodeTetherError
 from ..session.model import Usage
 from .approval import ApprovalPolicy, frontend_can_answer, make_approver, parse_allow
 from .images import ImageRefError, sent_image_urls
@@ -102,17 +102,16 @@ class CellRun:
     async def _mode(self, session: Any, occurrence: int) -> tuple[str, Any]:
         from .replay import find_recorded_turn
 
-        explicit_replay = self.options.replay or self.magics.replay or _env_replay()
-        registry = None if explicit_replay and not self.options.live else await _registry_or_none(self.options.live)
+        asked_for_replay = self.options.replay or self.magics.replay or _env_replay()
+        # An empty registry in live mode is fine here: the loop raises its "how to configure" error.
+        registry = None if asked_for_replay and not self.options.live else await _load_registry()
         mode = choose_mode(
             self.options,
             replay_config=self.magics.replay,
             environ=os.environ,
-            provider_configured=registry is not None,
+            provider_configured=bool(registry),
             has_recording=find_recorded_turn(session, self.prompt, occurrence) is not None,
         )
-        if mode == "live" and registry is None:
-            registry = await _registry_or_none(True)  # raises the clear "no provider" error
         return mode, registry
 
     def _images(self, session: Any, mode: str) -> list[Any]:
@@ -181,21 +180,11 @@ def _env_replay() -> bool:
     return os.environ.get("CODETETHER_REPLAY", "").strip().lower() in ("1", "true", "yes")
 
 
-async def _registry_or_none(required: bool) -> Any:
-    """The provider registry, or None when nothing is configured (then replay may answer).
-
-    When ``required``, an empty registry is returned as is: the loop then raises the
-    registry's own "no provider configured, here is how" error.
-    """
+async def _load_registry() -> Any:
+    """The providers from Vault, the environment and the config file (possibly none)."""
     from ..providers.registry import ProviderRegistry
 
-    try:
-        registry = await ProviderRegistry.from_vault()
-    except NoProviderConfiguredError:
-        if required:
-            raise
-        return None
-    return registry if (registry or required) else None
+    return await ProviderRegistry.from_vault()
 
 
 def _interrupted(transcript: Any) -> KeyboardInterrupt:

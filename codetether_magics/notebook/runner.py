@@ -90,7 +90,7 @@ def run_sync(make_coroutine: Callable[[], Awaitable[T]]) -> T:
     very cell); Ctrl-C in the calling thread cancels it and waits for its cleanup.
     """
     loop = asyncio.new_event_loop()
-    started = threading.Event()
+    started, finished = threading.Event(), threading.Event()
     box: dict[str, Any] = {}
 
     def work() -> None:
@@ -103,16 +103,18 @@ def run_sync(make_coroutine: Callable[[], Awaitable[T]]) -> T:
             box["error"] = exc
         finally:
             loop.close()
+            finished.set()
 
-    worker = threading.Thread(target=work, name="codetether-run", daemon=True)
-    worker.start()
+    threading.Thread(target=work, name="codetether-run", daemon=True).start()
     started.wait()
+    # Wait on an Event, not Thread.join: on Python 3.11 a Ctrl-C inside join() can mark a
+    # still-running thread as finished (bpo-45274), and the cleanup would be skipped.
     try:
-        while worker.is_alive():
-            worker.join(0.1)
+        while not finished.wait(0.1):
+            pass
     except KeyboardInterrupt:
         loop.call_soon_threadsafe(box["task"].cancel)
-        worker.join()
+        finished.wait()
         if "error" not in box:
             raise
     error = box.get("error")

@@ -42,6 +42,8 @@ CELLS = {
              "%codetether export json transcript-copy.json",
     "new": "%%codetether --new\nFresh start.",
     "list": "%codetether list",
+    "autoawait_off": "%autoawait off",  # no top-level await: the cell magic runs on a worker thread
+    "threaded": "%%codetether --no-stream\nFrom a thread?",
 }
 
 TURNS = [
@@ -65,6 +67,7 @@ TURNS = [
     # new conversation (and its title request)
     Turn.text("Fresh.", expect_user_text="Fresh start."),
     Turn.text("Fresh title"),
+    Turn.text("Thread answer.", expect_user_text="From a thread?"),
 ]
 
 
@@ -131,8 +134,10 @@ def test_every_option_in_a_real_notebook_then_resume_and_replay(tmp_path: Path, 
     exported = json.loads((tmp_path / "transcript-copy.json").read_text())
     assert [m["role"] for m in exported["messages"]][:2] == ["user", "assistant"]
 
+    assert [o["data"]["text/plain"] for o in cells["threaded"].outputs] == ["Thread answer."]
+
     # --new: the request carries no history, and the old conversation stays reachable.
-    assert _request_user_texts(requests[-2]) == ["Fresh start."]
+    assert _request_user_texts(requests[-3]) == ["Fresh start."]
     listing = text_of(cells["list"])
     old_id = exported["id"]
     assert old_id in listing and "Fresh title" in listing

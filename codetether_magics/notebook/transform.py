@@ -27,8 +27,11 @@ def rewrite_codetether_cell(lines: list[str]) -> list[str]:
     """An IPython cleanup transformer: leaves every other cell untouched.
 
     The magic may follow blank lines and ``# NBVAL_`` marker lines. ``%%codetether?`` is
-    left alone so IPython shows the help.
+    left alone so IPython shows the help; so is every cell under ``%autoawait off`` (the
+    cell magic then runs the agent on a worker thread).
     """
+    if not _autoawait():
+        return lines
     for index, raw in enumerate(lines):
         if not raw.strip() or NBVAL_LINE.match(raw):
             continue
@@ -39,3 +42,10 @@ def rewrite_codetether_cell(lines: list[str]) -> list[str]:
         body = strip_nbval_lines("".join(lines[index + 1 :]))
         return [f"await {RUNNER_NAME}({line!r}, {body!r})\n"]
     return lines
+
+
+def _autoawait() -> bool:
+    from IPython import get_ipython
+
+    shell = get_ipython()
+    return shell is None or bool(getattr(shell, "autoawait", True))

@@ -18,7 +18,6 @@ import asyncio
 import os
 import random
 import shutil
-import statistics
 import string
 import subprocess
 import sys
@@ -31,6 +30,7 @@ from typing import Any, Iterator
 
 import orjson
 
+from codetether_magics.session.codec import paused_gc
 from codetether_magics.session.core import Session
 from codetether_magics.session.header import directory_key
 from codetether_magics.session.model import Message, TextPart, ThinkingPart, ToolCallPart, ToolResultPart
@@ -87,8 +87,9 @@ def _fsync_write(path: Path, data: bytes, fsync: bool = True) -> None:
             os.fsync(handle.fileno())
 
 
-def _median(samples: list[float]) -> float:
-    return statistics.median(samples)
+def _best(samples: list[float]) -> float:
+    """The fastest run (as timeit reports): the least disturbed by other work on the machine."""
+    return min(samples)
 
 
 def _ms(seconds: float) -> str:
@@ -115,7 +116,7 @@ async def _save_and_load(n: int, repeats: int) -> list[dict[str, Any]]:
         _fsync_write(plain, orjson.dumps(doc), fsync=False)
         base_nofsync.append(time.perf_counter() - start)
     size = session.path.stat().st_size
-    ours_load, base_load = [], []
+    ours_load, base_load, base_nogc = [], [], []
     for _ in range(repeats):
         start = time.perf_counter()
         loaded = await Session.load(session.id)
@@ -123,10 +124,14 @@ async def _save_and_load(n: int, repeats: int) -> list[dict[str, Any]]:
         start = time.perf_counter()
         orjson.loads(session.path.read_bytes())
         base_load.append(time.perf_counter() - start)
+        with paused_gc():  # the same trick our load uses, for an even comparison
+            start = time.perf_counter()
+            orjson.loads(session.path.read_bytes())
+            base_nogc.append(time.perf_counter() - start)
     assert len(loaded.messages) == len(session.messages)
-    label = f"{n:,} messages, {_size(size)}, median of {repeats}"
-    save, base, nofsync = _median(ours_save), _median(base_save), _median(base_nofsync)
-    load, bload = _median(ours_load), _median(base_load)
+    label = f"{n:,} messages, {_size(size)}, best of {repeats}"
+    save, base, nofsync = _best(ours_save), _best(base_save), _best(base_nofsync)
+    load, bload = _best(ours_load), _best(base_load)
     return [
         {"benchmark": f"save ({label})", "ours": _ms(save) + " (atomic, fsync'd, conflict-checked)",
          "baseline": _ms(base) + " (orjson.dumps + write + fsync)", "ratio": round(save / base, 2),
@@ -137,6 +142,9 @@ async def _save_and_load(n: int, repeats: int) -> list[dict[str, Any]]:
         {"benchmark": f"load ({label})", "ours": _ms(load) + " (parse + validate)",
          "baseline": _ms(bload) + " (read + orjson.loads)", "ratio": round(load / bload, 2),
          "target": "≤ 2.5", "ok": load / bload <= 2.5},
+        {"benchmark": f"load vs a baseline with the GC paused too ({label})", "ours": _ms(load),
+         "baseline": _ms(_best(base_nogc)) + " (read + orjson.loads, GC paused)",
+         "ratio": round(load / _best(base_nogc), 2), "target": "(info)", "ok": None},
     ]
 
 
@@ -190,7 +198,7 @@ async def _latest(count: int, size: int) -> list[dict[str, Any]]:
     label = f"latest session of a directory, {count:,} files of {_size(size)}"
     rows = []
     for name, samples in (("cold: header scan, no index", cold), ("warm: workspace index", warm)):
-        ours = _median(samples)
+        ours = _best(samples)
         rows.append({"benchmark": f"{label} ({name})", "ours": _ms(ours),
                      "baseline": _ms(base) + " (parse every file whole)", "ratio": round(ours / base, 4),
                      "target": "≤ 0.05 (20x faster)", "ok": ours / base <= 0.05})

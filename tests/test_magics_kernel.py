@@ -159,8 +159,8 @@ def _resume_in_a_new_kernel(folder: Path, key: str) -> None:
         assert server.errors == []
         (request,) = server.model_requests
     # The new kernel continued the conversation saved beside the notebook.
-    assert _request_user_texts(request) == ["Fresh start.", "And now?"]
-    assert "Messages:   4;" in text_of(executed.cells[2])
+    assert _request_user_texts(request) == ["Fresh start.", "From a thread?", "And now?"]
+    assert "Messages:   6;" in text_of(executed.cells[2])
 
 
 def _replay_without_a_provider(folder: Path) -> None:

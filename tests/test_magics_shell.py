@@ -182,12 +182,14 @@ def test_new_resume_session_bind_title_model(shell, server, tmp_path, isolated_e
     history = [m["content"] for m in server.model_requests[-1].body["messages"] if m["role"] == "user"]
     assert history == ["First question.", "Second question."]
 
-    shell.run_line_magic("codetether", "title My analysis")
+    shell.user_ns["x"] = "expanded"
+    shell.run_cell("%codetether title My analysis of {x} for $5")
     shell.run_line_magic("codetether", "model anthropic/claude-sonnet-4-20250514")
     shell.run_line_magic("codetether", "status")
     out = capsys.readouterr().out
-    assert "My analysis" in out and "anthropic/claude-sonnet-4-20250514 (CodeTether.model)" in out
-    assert json.loads((tmp_path / "notebook.codetether.json").read_text())["title"] == "My analysis"
+    assert "anthropic/claude-sonnet-4-20250514 (CodeTether.model)" in out
+    title = json.loads((tmp_path / "notebook.codetether.json").read_text())["title"]
+    assert title == "My analysis of {x} for $5"  # no variable expansion
     shell.run_line_magic("config", "CodeTether.model = None")
 
     shell.run_line_magic("codetether", f"bind {tmp_path / 'other.ipynb'}")

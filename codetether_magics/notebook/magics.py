@@ -13,7 +13,7 @@ from typing import Any
 
 from IPython.core import magic_arguments as ma
 from IPython.core.error import UsageError
-from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
+from IPython.core.magic import Magics, cell_magic, line_magic, magics_class, no_var_expand
 from traitlets import Bool, Float, Int, Unicode
 
 __all__ = ["CodeTether", "cell_usage", "parse_cell_options"]
@@ -88,6 +88,7 @@ class CodeTether(Magics):
     @ma.argument("--replay", action="store_true", help="answer from the saved transcript (no network)")
     @ma.argument("--live", action="store_true", help="call the model even when a recording exists")
     @ma.argument("--no-stream", action="store_true", help="no live view; show only the final answer")
+    @no_var_expand  # $ and {} in the options mean themselves, as on the kernel path
     @cell_magic("codetether")
     def codetether_cell(self, line: str, cell: str) -> None:
         """Send the cell to the agent of this notebook's CodeTether session.
@@ -107,6 +108,7 @@ class CodeTether(Magics):
 
     # -- %codetether ------------------------------------------------------------
 
+    @no_var_expand  # `%codetether title Costs {x} $5` keeps its braces and dollars
     @line_magic("codetether")
     def codetether_line(self, line: str) -> None:
         """Manage this notebook's CodeTether session.

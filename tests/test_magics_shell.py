@@ -198,3 +198,13 @@ def test_new_resume_session_bind_title_model(shell, server, tmp_path, isolated_e
         shell.run_line_magic("codetether", "resume no-such-session")
     with pytest.raises(UsageError, match=r"unknown subcommand 'frobnicate'\. Use one of: status, new, list"):
         shell.run_line_magic("codetether", "frobnicate")
+
+
+def test_a_corrupt_transcript_is_reported_and_left_alone(shell, tmp_path):
+    transcript = tmp_path / "notebook.codetether.json"
+    transcript.write_text('{"id": "broken", "messages": [')
+    with pytest.raises(UsageError, match=r"%codetether status: .*notebook\.codetether\.json"):
+        shell.run_line_magic("codetether", "status")
+    result = shell.run_cell("%%codetether\nHello?")
+    assert not result.success
+    assert transcript.read_text() == '{"id": "broken", "messages": ['

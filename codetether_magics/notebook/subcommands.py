@@ -22,7 +22,12 @@ def run_subcommand(magics: Any, line: str) -> None:
     handler = SUBCOMMANDS.get(name)
     if handler is None:
         raise UsageError(f"%codetether: unknown subcommand {name!r}. {_choices()}")
-    handler(magics, args)
+    from ..errors import CodeTetherError
+
+    try:
+        handler(magics, args)
+    except CodeTetherError as exc:  # one clear line, not a traceback
+        raise UsageError(f"%codetether {name}: {exc}") from None
 
 
 def _choices() -> str:
@@ -81,12 +86,7 @@ def list_(magics: Any, args: list[str]) -> None:
 def resume(magics: Any, args: list[str]) -> None:
     if len(args) != 1:
         raise UsageError("%codetether: resume needs one session id. Usage: %codetether resume ID (see %codetether list)")
-    from ..errors import CodeTetherError
-
-    try:
-        session = run_sync(lambda: magics.state.resume(args[0]))
-    except CodeTetherError as exc:
-        raise UsageError(f"%codetether resume: {exc}") from None
+    session = run_sync(lambda: magics.state.resume(args[0]))
     print(f"Resumed {session.id}" + (f" — {session.title}" if session.title else "") + f" ({len(session.messages)} messages).")
 
 

@@ -185,3 +185,10 @@ def wait_cell_done(page, index: int, *, timeout_ms: int = 60_000) -> None:
 def cell_output(page, index: int):
     """The output area locator of cell ``index``."""
     return _cell(page, index).locator(".jp-OutputArea")
+
+
+def run_all(page) -> None:
+    """Run > Run All Cells, through the menu bar as a user would."""
+    page.keyboard.press("Escape")  # command mode, so the menu is not fighting an editor
+    page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
+    page.locator(".lm-Menu-itemLabel", has_text="Run All Cells").first.click()

@@ -128,3 +128,15 @@ async def test_apply_config_copies_rlm_and_is_idempotent():
 def test_unknown_roles_and_part_types_are_refused(bad):
     with pytest.raises(ValueError):
         Message.model_validate(bad)
+
+
+async def test_no_secret_from_the_environment_reaches_the_file(monkeypatch):
+    secrets = {"OPENAI_API_KEY": "sk-test-not-in-files-123", "VAULT_TOKEN": "hvs.not-in-files-456",
+               "ANTHROPIC_API_KEY": "sk-ant-not-in-files-789"}
+    for name, value in secrets.items():
+        monkeypatch.setenv(name, value)
+    session = await session_with_every_part()
+    await session.save()
+    raw = session.path.read_bytes()
+    for value in secrets.values():
+        assert value.encode() not in raw

@@ -175,3 +175,10 @@ async def test_listing_with_message_counts(workspaces):
     only_alpha = await list_sessions_for_directory(str(workspaces[0]))
     assert [(s.id, s.title, s.message_count) for s in only_alpha] == [(first.id, "one", 1)]
     assert only_alpha[0].directory == str(workspaces[0]) and only_alpha[0].file_bytes > 0
+
+
+def test_times_from_other_writers_parse_and_order_correctly():
+    parsed = [header.parse_time(v) for v in ("2026-01-01T00:00:00.123456789Z", "2026-01-01T00:00:00.5Z",
+                                               "2026-01-01T00:00:00Z", "2026-01-01T00:00:00.123+00:00")]
+    assert [p.microsecond for p in parsed] == [123456, 500000, 0, 123000]
+    assert header.parse_time("yesterday") < parsed[2] and header.parse_time(None) < parsed[2]

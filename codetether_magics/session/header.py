@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -24,6 +25,7 @@ log = logging.getLogger(__name__)
 _ARRAYS = ("messages", "tool_uses")
 _HEADER_KEYS = ("id", "updated_at", "metadata")
 _QUICK_READ = 4096
+_FRACTION = re.compile(r"\.(\d+)")
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 
@@ -31,8 +33,11 @@ def parse_time(value: Any) -> datetime:
     """An RFC 3339 time from a file; anything unreadable sorts as the oldest."""
     if not isinstance(value, str):
         return _EPOCH
+    # Python 3.10's fromisoformat takes exactly 3 or 6 fraction digits; other writers
+    # (chrono: nanoseconds) use more, or fewer.
+    value = _FRACTION.sub(lambda m: "." + (m.group(1) + "000000")[:6], value.replace("Z", "+00:00"), count=1)
     try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        parsed = datetime.fromisoformat(value)
     except ValueError:
         return _EPOCH
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)

@@ -58,8 +58,10 @@ def test_load_twice_then_unload_removes_everything(monkeypatch: pytest.MonkeyPat
     ip = get_ipython()
     monkeypatch.setattr(ip, "kernel", object(), raising=False)  # as under ipykernel
     before = len(ip.configurables)
+    hooks_before = {name: list(callbacks) for name, callbacks in ip.events.callbacks.items()}
     load_ipython_extension(ip)
     first = _magics(ip)
+    assert first.capture is not None  # images are captured from the start
     load_ipython_extension(ip)  # a no-op
     assert _magics(ip) is first
     assert ip.input_transformers_cleanup.count(rewrite_codetether_cell) == 1
@@ -72,6 +74,8 @@ def test_load_twice_then_unload_removes_everything(monkeypatch: pytest.MonkeyPat
     assert rewrite_codetether_cell not in ip.input_transformers_cleanup
     assert RUNNER_NAME not in ip.user_ns and RUNNER_NAME not in ip.user_ns_hidden
     assert len(ip.configurables) == before
+    assert {name: list(callbacks) for name, callbacks in ip.events.callbacks.items()} == hooks_before
+    assert "publish" not in vars(ip.display_pub)  # the image hook's wrapper is gone
     unload_ipython_extension(ip)  # unloading twice is harmless too
 
 

@@ -267,3 +267,16 @@ async def test_a_session_in_two_places_loads_and_lists_as_its_newest_copy(tmp_pa
     session.add_message(Message.user("newer again in the data dir"))
     await session.save()
     assert (await Session.load(session.id)).path == session_path(session.id)
+
+
+async def test_loading_through_a_subclass_builds_the_subclass(tmp_path):
+    class Recording(Session):
+        pass
+
+    session = await Session.new(str(tmp_path))
+    await session.save(path=tmp_path / "nb.codetether.json")
+    assert type(await Recording.load(session.id)) is Recording
+    assert type(await Recording.load_path(tmp_path / "nb.codetether.json")) is Recording
+    assert type(await Recording.last_for_directory(str(tmp_path))) is Recording
+    assert type((await Recording.last_for_directory_tail(str(tmp_path), 5)).session) is Recording
+    assert type(await Session.load(session.id)) is Session

@@ -60,18 +60,22 @@ def _first_validation_problem(exc: ValidationError) -> str:
     return f"{where}: {first['msg']}"
 
 
-def session_from_dict(data: Any, path: Path | str) -> "Session":
-    from .core import Session  # core imports this module
+def session_from_dict(data: Any, path: Path | str, model: "type[Session] | None" = None) -> "Session":
+    """Validate a parsed file as ``model`` (default ``Session``; a subclass builds itself)."""
+    if model is None:
+        from .core import Session as model  # core imports this module
 
     if not isinstance(data, dict):
         raise corrupt_error(path, f"expected a JSON object, found {type(data).__name__}")
     try:
-        return Session.model_validate(data)
+        return model.model_validate(data)
     except ValidationError as exc:
         raise corrupt_error(path, _first_validation_problem(exc)) from None
 
 
-def decode_session(data: bytes, path: Path | str, expected_id: str | None = None) -> "Session":
+def decode_session(
+    data: bytes, path: Path | str, expected_id: str | None = None, model: "type[Session] | None" = None
+) -> "Session":
     """Parse a whole session file; ``expected_id`` must match the id inside it."""
     if not data.strip():
         raise corrupt_error(path, "the file is empty")
@@ -80,7 +84,7 @@ def decode_session(data: bytes, path: Path | str, expected_id: str | None = None
             parsed = orjson.loads(data)
         except orjson.JSONDecodeError as exc:
             raise corrupt_error(path, f"not JSON: {exc}") from None
-        session = session_from_dict(parsed, path)
+        session = session_from_dict(parsed, path, model)
     check_id(session.id, expected_id, path)
     return session
 

@@ -120,7 +120,9 @@ class Session(_Model):
         SessionCorruptError or SessionIdMismatchError; the file is never modified.
         """
         validate_id(session_id)
-        return await asyncio.to_thread(lambda: storage.load_file(storage.resolve_path(session_id), session_id))
+        return await asyncio.to_thread(
+            lambda: storage.load_file(storage.resolve_path(session_id), session_id, cls)
+        )
 
     @classmethod
     async def load_path(cls, path: str | os.PathLike[str]) -> "Session":
@@ -128,7 +130,7 @@ class Session(_Model):
 
         The session stays bound to ``path``: ``save()`` writes back there.
         """
-        return await asyncio.to_thread(storage.load_file, Path(path).absolute())
+        return await asyncio.to_thread(storage.load_file, Path(path).absolute(), None, cls)
 
     async def save(self, path: str | os.PathLike[str] | None = None, *, force: bool = False) -> bool:
         """Write the session atomically (off the event loop); return False when nothing changed.
@@ -153,7 +155,7 @@ class Session(_Model):
         summary = await asyncio.to_thread(catalog.latest_summary, workspace)
         if summary is None:
             raise _none_for(workspace)
-        return await asyncio.to_thread(storage.load_file, summary.path, summary.id)
+        return await asyncio.to_thread(storage.load_file, summary.path, summary.id, cls)
 
     @classmethod
     async def last(cls) -> "Session":
@@ -174,7 +176,7 @@ class Session(_Model):
         summary = await asyncio.to_thread(catalog.latest_summary, workspace)
         if summary is None:
             raise _none_for(workspace)
-        loaded = await asyncio.to_thread(storage.tail_load_file, summary.path, window, summary.id)
+        loaded = await asyncio.to_thread(storage.tail_load_file, summary.path, window, summary.id, cls)
         if loaded.dropped > 0:
             loaded.session._fork()
         return loaded

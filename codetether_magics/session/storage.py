@@ -107,15 +107,17 @@ def save_target(session: "Session", path: Path | None) -> Path:
 # -- load -----------------------------------------------------------------------
 
 
-def load_file(path: Path, expected_id: str | None = None) -> "Session":
+def load_file(path: Path, expected_id: str | None = None, model: "type[Session] | None" = None) -> "Session":
     what = repr(expected_id) if expected_id else f"file {path}"
     data, stamp = read_file(path, what)
-    session = decode_session(data, path, expected_id)
+    session = decode_session(data, path, expected_id, model)
     bind(session, path, stamp, len(data))
     return session
 
 
-def tail_load_file(path: Path, window: int, expected_id: str | None = None) -> TailLoad:
+def tail_load_file(
+    path: Path, window: int, expected_id: str | None = None, model: "type[Session] | None" = None
+) -> TailLoad:
     """Parse ``path`` keeping only the last ``window`` messages and tool uses (bounded memory)."""
     if window < 0:
         raise ValueError(f"window must be 0 or more, not {window}")
@@ -142,7 +144,7 @@ def tail_load_file(path: Path, window: int, expected_id: str | None = None) -> T
         except (JsonStreamError, ValueError) as exc:
             raise corrupt_error(path, str(exc) or "empty file") from None
         file_bytes = os.fstat(handle.fileno()).st_size
-    session = session_from_dict(fields, path)
+    session = session_from_dict(fields, path, model)
     check_id(session.id, expected_id, path)
     bind(session, path, stamp, -1)
     return TailLoad(session=session, dropped=dropped, file_bytes=file_bytes)

@@ -2,8 +2,9 @@
 
 ``pytest --nbval notebooks`` (the second half of ``make test``) re-runs the notebooks
 offline; these tests check what it cannot: that each agent cell's saved output is the
-recorded answer, that the files hold no secret and no machine-specific path, and that the
-quickstart job replays with no model call even when a provider is configured.
+recorded answer, that the files hold no secret and no machine-specific path, that the
+quickstart job replays with no model call even when a provider is configured, that a
+notebook re-runs with no provider at all, and that re-recording reproduces the notebooks.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ sys.path.insert(0, str(ROOT / "scripts"))
 
 import record_notebooks  # noqa: E402
 from example_notebooks import EXAMPLES as RECORDED_EXAMPLES  # noqa: E402
+
 EXAMPLES = ["quickstart", "plots", "data"]
 SECRET = re.compile(r"sk-[A-Za-z0-9_-]{8,}|Bearer\s+\S+|hvs\.[A-Za-z0-9]+")
 

@@ -134,8 +134,9 @@ def test_replay_switches_answer_from_the_transcript(shell, server, monkeypatch, 
     load_ipython_extension(shell)
     capsys.readouterr()
     requests = len(server.model_requests)
+    transcript = (Path.cwd() / "notebook.codetether.json").read_bytes()
 
-    shell.run_cell("%%codetether --replay\nA?")
+    shell.run_cell("%%codetether --replay --new\nA?")  # a replay writes nothing, even with --new
     monkeypatch.setenv("CODETETHER_REPLAY", "1")
     shell.run_cell("%%codetether\nB?")
     monkeypatch.delenv("CODETETHER_REPLAY")
@@ -144,6 +145,7 @@ def test_replay_switches_answer_from_the_transcript(shell, server, monkeypatch, 
     out = capsys.readouterr().out
     assert [answer in out for answer in ("Answer A", "Answer B", "Answer C")] == [True] * 3
     assert len(server.model_requests) == requests  # no network call
+    assert (Path.cwd() / "notebook.codetether.json").read_bytes() == transcript
 
     server.enqueue(Turn.text("Live again"))
     shell.run_cell("%%codetether --live\nA?")  # --live wins over CodeTether.replay

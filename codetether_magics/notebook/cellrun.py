@@ -3,6 +3,8 @@
 Every option is used here: ``--model`` and ``--max-steps`` go to the loop, ``--allow`` to
 the approval policy, ``--image`` to the user message, ``--new`` / ``--session`` choose the
 session, ``--replay`` / ``--live`` the mode, ``--no-stream`` drops the live view.
+A replayed cell answers from the transcript beside the notebook and changes nothing, so
+there ``--new`` and ``--session`` have no effect.
 """
 
 from __future__ import annotations
@@ -62,10 +64,12 @@ class CellRun:
         state = self.magics.state
         session = None
         try:
-            session = await state.for_cell(self.options)
-            tools, approver = self._tools(session)
+            session = await state.current()
             occurrence = state.occurrence(session, self.prompt)
             mode, registry = await self._mode(session, occurrence)
+            if mode == "live":  # a replay answers from the notebook's transcript and writes nothing
+                session = await state.for_cell(self.options)
+            tools, approver = self._tools(session)
             images = self._images(session, mode)
             self._open_view(session)
             try:

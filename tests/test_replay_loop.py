@@ -140,3 +140,23 @@ def test_refusal_texts_of_the_loop_and_the_notebook_are_recognised():
     assert is_refusal("Error: tool 'python' needs approval; re-run the cell with --allow python")
     assert not is_refusal("385")
     assert not is_refusal("NameError: name 'refused' is not defined")
+
+
+def _stopped_session() -> Session:
+    """Recorded with --max-steps 1: one tool call, then the loop stopped before an answer."""
+    session = Session(title="t", messages=[Message.user("go"), _call("call_9", "x = 1", text="Working."),
+                                           _result("call_9", "385")])
+    session.metadata.model = "openai/gpt-4o"
+    return session
+
+
+async def test_a_turn_stopped_by_max_steps_replays_with_the_same_limit(no_network):
+    python = _FakePython()
+    result = await replay_turn(_stopped_session(), "go", [], None, tools=[python.tool()], max_steps=1)
+    assert result.text.startswith("Working.\n\n[Stopped after 1 step (max_steps)")
+    assert python.ran == ["x = 1"]
+
+
+async def test_asking_for_more_answers_than_recorded_is_a_clear_replay_error(no_network):
+    with pytest.raises(ReplayError, match="has 1 model answer\\(s\\) but the replay asked for one more"):
+        await replay_turn(_stopped_session(), "go", [], None, tools=[_FakePython().tool()], max_steps=5)

@@ -154,8 +154,9 @@ class ReplayProvider:
         if self.calls >= len(self._answers):
             raise ReplayError(
                 f"The recorded turn for {_preview(self._prompt)} has {len(self._answers)} model "
-                f"answer(s) but the replay asked for one more: the notebook or its tools changed "
-                f"since it was recorded. {_HOW_TO_RECORD}"
+                f"answer(s) but the replay asked for one more: the recording was interrupted or "
+                f"made with a lower --max-steps, or the cell's tools behave differently now. Run "
+                f"the cell with the options it was recorded with, or record it again. {_HOW_TO_RECORD}"
             )
         message = self._answers[self.calls]
         self.calls += 1

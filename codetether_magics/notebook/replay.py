@@ -155,8 +155,8 @@ class ReplayProvider:
             raise ReplayError(
                 f"The recorded turn for {_preview(self._prompt)} has {len(self._answers)} model "
                 f"answer(s) but the replay asked for one more: the recording was interrupted or "
-                f"made with a lower --max-steps, or the cell's tools behave differently now. Run "
-                f"the cell with the options it was recorded with, or record it again. {_HOW_TO_RECORD}"
+                f"made with a lower --max-steps. Run the cell with the options it was recorded "
+                f"with, or record it again. {_HOW_TO_RECORD}"
             )
         message = self._answers[self.calls]
         self.calls += 1

@@ -40,6 +40,7 @@ CELLS = {
     "configured": "%%codetether\nWhich model?",
     "lines": "%codetether status\n%codetether usage\n%codetether title\n%codetether export md\n"
              "%codetether export json transcript-copy.json",
+    "reset": "%reset -f",  # clears the user namespace: the agent cells must keep working
     "new": "%%codetether --new\nFresh start.",
     "list": "%codetether list",
     "autoawait_off": "%autoawait off",  # no top-level await: the cell magic runs on a worker thread

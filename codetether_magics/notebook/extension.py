@@ -34,8 +34,8 @@ def load(shell: Any) -> None:
     magics.start_capture()
     if is_ipykernel(shell):
         shell.input_transformers_cleanup.append(rewrite_codetether_cell)
-        shell.user_ns[RUNNER_NAME] = magics.run_cell_async
-        shell.user_ns_hidden[RUNNER_NAME] = magics.run_cell_async
+        magics.install_runner()
+        shell.events.register("pre_run_cell", magics.install_runner)  # %reset clears user_ns
 
 
 def unload(shell: Any) -> None:
@@ -43,6 +43,8 @@ def unload(shell: Any) -> None:
     if magics is None:
         return
     magics.close()
+    if magics.install_runner in shell.events.callbacks["pre_run_cell"]:
+        shell.events.unregister("pre_run_cell", magics.install_runner)
     while rewrite_codetether_cell in shell.input_transformers_cleanup:
         shell.input_transformers_cleanup.remove(rewrite_codetether_cell)
     for namespace in (shell.user_ns, shell.user_ns_hidden):

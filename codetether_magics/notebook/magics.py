@@ -100,6 +100,14 @@ class CodeTether(Magics):
 
         run_blocking(self, line, cell)
 
+    def install_runner(self, *_event_info: Any) -> None:
+        """Put ``run_cell_async`` where rewritten cells find it (hidden from ``%who``)."""
+        from .transform import RUNNER_NAME
+
+        if self.shell.user_ns.get(RUNNER_NAME) != self.run_cell_async:
+            self.shell.user_ns[RUNNER_NAME] = self.run_cell_async
+            self.shell.user_ns_hidden[RUNNER_NAME] = self.run_cell_async
+
     async def run_cell_async(self, line: str, body: str) -> None:
         """What a rewritten ``%%codetether`` cell awaits under ipykernel."""
         from .runner import run_cell

@@ -9,7 +9,6 @@ starts a fresh one in the notebook's file.
 
 from __future__ import annotations
 
-import asyncio
 import os
 from collections import Counter
 from pathlib import Path

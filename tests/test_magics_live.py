@@ -56,6 +56,8 @@ def test_streams_live_interrupts_fast_and_asks_for_approval(tmp_path: Path):
         Turn.text("Yes, still here."),
         Turn.tool_call("python", {"code": "approved_value = 7"}),
         Turn.text("It ran.", expect_tool_result="(no output)"),
+        Turn.tool_call("python", {"code": "denied_value = 1"}),
+        Turn.text("Understood.", expect_tool_result="did not approve"),
         Turn.tool_call("python", {"code": "import time\nprint('sleeping', flush=True)\ntime.sleep(60)"}),
     ]
     with ScriptedModelServer(turns, api_key=key) as server:
@@ -121,6 +123,13 @@ def _approve_while_the_cell_runs(kernel: LiveKernel) -> None:
     assert rest.reply["content"]["status"] == "ok"
     assert rest.of_type("display_data")[-1][1]["content"]["data"]["text/plain"] == "It ran."
     assert kernel.execute("print(approved_value)").stream_text() == "7\n"
+
+    msg_id = kernel.start("%%codetether\nSet denied_value.")
+    seen = kernel.collect(msg_id, until=lambda run: _button(run, "Deny") is not None)
+    _click(kernel, _button(seen, "Deny"))
+    rest = kernel.collect(msg_id, timeout=30)
+    assert rest.of_type("display_data")[-1][1]["content"]["data"]["text/plain"] == "Understood."
+    assert kernel.execute("print('denied_value' in globals())").stream_text() == "False\n"
 
 
 def _interrupt_blocking_tool_code(kernel: LiveKernel) -> None:

@@ -71,7 +71,7 @@ class CellRun:
                 session = await state.for_cell(self.options)
             tools, approver = self._tools(session)
             images = self._images(session, mode)
-            self._open_view(session)
+            self._open_view(session, registry)
             try:
                 result = await self._run(session, mode, registry, images, tools, approver, occurrence)
             finally:
@@ -137,10 +137,10 @@ class CellRun:
 
     # -- running ------------------------------------------------------------------
 
-    def _open_view(self, session: Any) -> None:
+    def _open_view(self, session: Any, registry: Any) -> None:
         if self.options.no_stream:
             return
-        label = self._model() or session.metadata.model
+        label = self._model() or session.metadata.model or _default_model(registry)
         self.view = LiveView(model=label)
         self.view.show()
         self.view.set_status(f"Waiting for {label or 'the model'}…")
@@ -189,6 +189,13 @@ async def _load_registry() -> Any:
     from ..providers.registry import ProviderRegistry
 
     return await ProviderRegistry.from_vault()
+
+
+def _default_model(registry: Any) -> str | None:
+    try:
+        return registry.default_model() if registry else None
+    except CodeTetherError:  # the loop reports it properly in a moment
+        return None
 
 
 def _interrupted(transcript: Any) -> KeyboardInterrupt:

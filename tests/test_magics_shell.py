@@ -36,6 +36,7 @@ def shell(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     load_ipython_extension(ip)
     yield ip
     unload_ipython_extension(ip)
+    ip.config.pop("CodeTether", None)  # %config lands in the shared shell's config: forget it
 
 
 @pytest.fixture
@@ -214,3 +215,14 @@ def test_a_corrupt_transcript_is_reported_and_left_alone(shell, tmp_path):
     result = shell.run_cell("%%codetether\nHello?")
     assert not result.success
     assert transcript.read_text() == '{"id": "broken", "messages": ['
+
+
+def test_bad_config_values_are_refused_with_the_reason(shell):
+    from traitlets import TraitError
+
+    magics = _magics(shell)
+    with pytest.raises(TraitError, match="max_steps must be 1 or more"):
+        magics.max_steps = 0
+    with pytest.raises(TraitError, match="approval_timeout must be more than 0"):
+        magics.approval_timeout = -1
+    assert magics.max_steps is None

@@ -14,7 +14,7 @@ from typing import Any
 from IPython.core import magic_arguments as ma
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class, no_var_expand
-from traitlets import Bool, Float, Int, Unicode
+from traitlets import Bool, Float, Int, TraitError, Unicode, validate
 
 __all__ = ["CodeTether", "cell_usage", "parse_cell_options"]
 
@@ -36,6 +36,19 @@ class CodeTether(Magics):
     approval_timeout = Float(300.0, help="Seconds to wait for Approve / Deny before denying.").tag(
         config=True
     )
+
+    @validate("max_steps")
+    def _check_max_steps(self, proposal: Any) -> Any:
+        value = proposal["value"]
+        if value is not None and value < 1:
+            raise TraitError(f"CodeTether.max_steps must be 1 or more (or None for the default 50), got {value}")
+        return value
+
+    @validate("approval_timeout")
+    def _check_timeout(self, proposal: Any) -> Any:
+        if proposal["value"] <= 0:
+            raise TraitError(f"CodeTether.approval_timeout must be more than 0 seconds, got {proposal['value']}")
+        return proposal["value"]
 
     def __init__(self, shell: Any = None, **kwargs: Any) -> None:
         super().__init__(shell=shell, **kwargs)

@@ -226,3 +226,19 @@ def test_bad_config_values_are_refused_with_the_reason(shell):
     with pytest.raises(TraitError, match="approval_timeout must be more than 0"):
         magics.approval_timeout = -1
     assert magics.max_steps is None
+
+
+def test_a_transcript_from_another_machine_still_runs(shell, server, tmp_path):
+    """The recorded directory does not exist here: tools work in the notebook's folder instead."""
+    server.enqueue(Turn.text("First."), Turn.text("Title"))
+    shell.run_cell("%%codetether\nHello.")
+    transcript = tmp_path / "notebook.codetether.json"
+    data = json.loads(transcript.read_text())
+    data["metadata"]["directory"] = "/home/someone-else/project"
+    transcript.write_text(json.dumps(data))
+    unload_ipython_extension(shell)  # a new kernel on this machine
+    load_ipython_extension(shell)
+
+    server.enqueue(Turn.text("Still fine.", expect_system=f"Working directory: {tmp_path}"))
+    assert shell.run_cell("%%codetether\nAgain.").success
+    assert json.loads(transcript.read_text())["metadata"]["directory"] == str(tmp_path)

@@ -88,7 +88,7 @@ class CellRun:
     # -- choices ------------------------------------------------------------------
 
     def _tools(self, session: Any) -> tuple[list[Any], Any]:
-        directory = session.metadata.directory or os.getcwd()
+        directory = self.magics.state.tool_root(session)
         tools = [redacting(tool) for tool in (*builtin_tools(directory), *notebook_tools(self.shell))]
         try:
             allowed = parse_allow(self.options.allow, [tool.name for tool in tools])

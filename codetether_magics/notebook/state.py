@@ -90,8 +90,18 @@ class NotebookState:
         return await self.current()
 
     async def before_live_run(self, session: Any) -> None:
-        """Make sure the loop's saves go to the file beside the notebook, not the data dir."""
+        """Make sure the loop's saves go to the file beside the notebook, not the data dir,
+        and that the session's directory exists here (a notebook moves between machines)."""
+        session.metadata.directory = self.tool_root(session)
         await bind_to_file(session, self.location().transcript)
+
+    def tool_root(self, session: Any) -> str:
+        """Where file tools work: the session's directory if it exists here, else the notebook's folder."""
+        recorded = session.metadata.directory
+        if recorded and Path(recorded).is_dir():
+            return recorded
+        folder = self.location().path.parent
+        return str(folder if folder.is_dir() else Path.cwd())
 
     # -- replay bookkeeping -----------------------------------------------------
 

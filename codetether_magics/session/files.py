@@ -4,7 +4,7 @@
   :class:`DiskStamp` of exactly the bytes it read (same file descriptor).
 - :func:`write_atomic` writes ``<file>.tmp``, flushes, fsyncs, renames it over the file
   and fsyncs the folder: a crash leaves the old or the new file, never a torn one.
-- :func:`file_lock` is an advisory ``flock`` on ``<file>.lock`` that serialises writers
+- :func:`file_lock` is an advisory ``flock`` on the file's folder that serialises writers
   of one file across threads and processes.
 """
 
@@ -131,9 +131,14 @@ def write_atomic(path: Path, data: bytes, durable: bool = True) -> DiskStamp:
 
 @contextmanager
 def file_lock(path: Path) -> Iterator[None]:
-    """Hold an exclusive advisory lock for ``path`` (on ``<path>.lock``)."""
+    """Hold an exclusive advisory lock for ``path``.
+
+    The lock is taken on the folder that holds the file, not on a ``<file>.lock`` beside it: a
+    notebook's transcript lives in the user's own folder, where a stray lock file is clutter. Saves
+    are short, so serialising the writers of one folder costs nothing noticeable.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path.with_name(path.name + ".lock"), os.O_RDWR | os.O_CREAT, 0o644)
+    fd = os.open(path.parent, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         yield

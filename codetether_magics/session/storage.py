@@ -206,8 +206,7 @@ def delete_file(session_id: str) -> Path:
     check_id(header.id, session_id, path)
     with file_lock(path):
         path.unlink()
-    for leftover in (path.with_name(path.name + ".tmp"), path.with_name(path.name + ".lock")):
-        leftover.unlink(missing_ok=True)
+    path.with_name(path.name + ".tmp").unlink(missing_ok=True)
     index.forget(session_id)
     return path
 

@@ -331,3 +331,15 @@ def test_footer_leaves_out_unknown_token_counts():
     view = LiveView(clock=FakeClock())
     view.finish(text="ok", model="ollama/llama3", usage=None, steps=1)
     assert "ollama/llama3 · 1 step · " in view.shown_html() and "tokens" not in view.shown_html()
+
+
+def test_a_tool_call_is_shown_at_once_even_inside_the_throttle_window():
+    # The tool may block the event loop next (model-written code), so no timer could flush it later.
+    clock = FakeClock()
+    view = LiveView(clock=clock)
+    view.on_event(TextChunkEvent(text="Let me run that."))
+    updates = view.updates
+    clock.now += 0.001  # well inside the 50 ms window
+    view.on_event(ToolCallStartEvent(tool_call_id="c1", name="python", arguments='{"code": "1+1"}'))
+    assert view.updates == updates + 1
+    assert "python" in view.shown_html()

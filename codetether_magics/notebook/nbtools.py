@@ -20,7 +20,6 @@ __all__ = ["describe_value", "notebook_tools", "python_tool", "variables_tool", 
 MAX_VARIABLES = 200
 MAX_COLUMNS = 50
 PREVIEW_CHARS = 120
-VIEW_SETTLE = 0.06  # seconds: a bit more than the view's update interval (0.05 s)
 # IPython's own names in every user namespace.
 _IPYTHON_NAMES = frozenset({"In", "Out", "exit", "quit", "get_ipython", "open"})
 
@@ -34,8 +33,6 @@ def python_tool(namespace: dict[str, Any]) -> Tool:
         code = arguments.get("code")
         if not isinstance(code, str) or not code.strip():
             raise ToolError("python: 'code' must be a non-empty string of Python source")
-        # The code may block the event loop for long: let the live view show the call first.
-        await asyncio.sleep(VIEW_SETTLE)
         try:
             report = await run_code(code, namespace)
         except KeyboardInterrupt:  # a kernel interrupt in the model's code stops the whole turn

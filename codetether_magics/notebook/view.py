@@ -263,6 +263,8 @@ class LiveView:
             if not self._seen_content and _is_content(event):
                 self._seen_content = True
                 self._flush()  # the first chunk must not wait behind a status line's update
+            elif getattr(event, "type", "") in _SHOW_AT_ONCE:
+                self._flush()  # a tool may block the loop next: show the call before it runs
             else:
                 self._request_flush()
 
@@ -365,6 +367,10 @@ class LiveView:
                     block.note = _decision_note(decision)
                 self._request_flush()
         return approved
+
+
+# Rare events after which the loop may be blocked (model-written code, an approval wait).
+_SHOW_AT_ONCE = frozenset({"tool_call_start", "approval_request"})
 
 
 def _is_content(event: Any) -> bool:

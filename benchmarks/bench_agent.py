@@ -1,7 +1,8 @@
 """The agent loop's own cost, against the same SSE stream read with httpx alone.
 
 Two measurements, both against the scripted loopback server (codetether_magics.testing)
-in one run, each the best of several repeats:
+in one run, each the best of several interleaved repeats. The server runs in its own
+process so that writing the stream does not compete with the measured side for the GIL:
 
 1. A streamed answer of N chunks: ``run_prompt`` with the real OpenAI provider and an
    event callback, against reading the same stream with ``httpx`` (``aiter_lines``, no
@@ -18,6 +19,8 @@ Saving is off (``save=False``): storage has its own benchmark (bench_storage.py)
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import subprocess
 import sys
 import time
 from typing import Any
@@ -28,7 +31,7 @@ from codetether_magics.agent.loop import run_prompt
 from codetether_magics.agent.tooling import Tool
 from codetether_magics.providers.openai import OpenAIProvider
 from codetether_magics.session.core import Session
-from codetether_magics.testing import ScriptedModelServer, Turn
+from codetether_magics.testing import Turn
 
 KEY = "sk-bench-not-secret"
 PER_EVENT_TARGET_US = 50.0  # loop overhead per streamed event
@@ -53,7 +56,33 @@ async def _noop(args: dict[str, Any]) -> str:
 NOOP_TOOL = Tool("noop", "does nothing", {"type": "object", "properties": {}}, _noop)
 
 
-async def _raw_read(client: httpx.AsyncClient, server: ScriptedModelServer) -> int:
+class _ServerProcess:
+    """The scripted server's CLI in a subprocess; turns are queued over its control endpoint."""
+
+    def __init__(self, process: subprocess.Popen, url: str) -> None:
+        self.process = process
+        self.url = url
+        self.openai_base_url = url + "/v1"
+
+    def enqueue(self, *turns: Turn) -> None:
+        httpx.post(self.url + "/_scripted/turns", json=[t.to_dict() for t in turns], timeout=10).raise_for_status()
+
+
+@contextlib.contextmanager
+def _server_process():
+    command = [sys.executable, "-m", "codetether_magics.testing.scripted_server"]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+    try:
+        url = process.stdout.readline().strip()  # the CLI prints its URL first
+        if not url.startswith("http"):
+            raise RuntimeError(f"scripted server did not start (printed {url!r})")
+        yield _ServerProcess(process, url)
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+async def _raw_read(client: httpx.AsyncClient, server: _ServerProcess) -> int:
     body = {"model": "bench", "messages": [{"role": "user", "content": "hi"}], "stream": True}
     lines = 0
     async with client.stream("POST", server.openai_base_url + "/chat/completions", json=body,
@@ -103,13 +132,15 @@ async def _measure(quick: bool) -> list[dict[str, Any]]:
     answer = [Turn.text(" ".join(f"w{i}" for i in range(chunks)))]
     tool_turn = [Turn.tool_call("noop", {}, id=f"call_{i}") for i in range(steps)] + [Turn.text("done")]
     rows = []
-    with tempfile.TemporaryDirectory() as tmp, ScriptedModelServer() as server:
+    with tempfile.TemporaryDirectory() as tmp, _server_process() as server:
         async with httpx.AsyncClient(timeout=30.0) as client:
             await _time_raw(client, server, answer)  # warm up the connection and the code paths
             await _time_loop(client, server, answer, tmp)
-            raw = _best([await _time_raw(client, server, answer) for _ in range(repeats)])
-            loop_runs = [await _time_loop(client, server, answer, tmp) for _ in range(repeats)]
-            ours = _best([t for t, _ in loop_runs])
+            raws, loop_runs = [], []
+            for _ in range(repeats):  # interleaved, so drift affects both sides alike
+                raws.append(await _time_raw(client, server, answer))
+                loop_runs.append(await _time_loop(client, server, answer, tmp))
+            raw, ours = _best(raws), _best([t for t, _ in loop_runs])
             events = loop_runs[0][1]
             per_event_us = (ours - raw) / chunks * 1e6
             rows.append({
@@ -120,8 +151,11 @@ async def _measure(quick: bool) -> list[dict[str, Any]]:
                 "target": f"overhead < {PER_EVENT_TARGET_US:.0f} µs/event",
                 "ok": per_event_us < PER_EVENT_TARGET_US,
             })
-            raw = _best([await _time_raw(client, server, tool_turn) for _ in range(repeats)])
-            ours = _best([(await _time_loop(client, server, tool_turn, tmp))[0] for _ in range(repeats)])
+            raws, ours_runs = [], []
+            for _ in range(repeats):
+                raws.append(await _time_raw(client, server, tool_turn))
+                ours_runs.append((await _time_loop(client, server, tool_turn, tmp))[0])
+            raw, ours = _best(raws), _best(ours_runs)
             per_step_ms = (ours - raw) / (steps + 1) * 1000
             rows.append({
                 "benchmark": f"agent loop: {steps} tool steps + answer",

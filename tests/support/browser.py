@@ -62,6 +62,7 @@ class JupyterLab:
         self.token = secrets.token_hex(16)
         self._env = env
         self._log_path = log_path
+        self._state_dir = log_path.parent / "jupyterlab-state"
         self._process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -78,6 +79,9 @@ class JupyterLab:
             f"--ServerApp.root_dir={self.root_dir}", "--allow-root",
             "--LabApp.news_url=None", "--LabApp.extension_manager=readonly",
             "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+            # Fresh workspace and settings: no tabs or preferences left over from the user's own Lab.
+            f"--LabApp.workspaces_dir={self._state_dir / 'workspaces'}",
+            f"--LabApp.user_settings_dir={self._state_dir / 'user-settings'}",
         ]
         log = open(self._log_path, "wb")  # noqa: SIM115 - closed with the process
         self._process = subprocess.Popen(

@@ -160,3 +160,12 @@ async def test_a_turn_stopped_by_max_steps_replays_with_the_same_limit(no_networ
 async def test_asking_for_more_answers_than_recorded_is_a_clear_replay_error(no_network):
     with pytest.raises(ReplayError, match="has 1 model answer\\(s\\) but the replay asked for one more"):
         await replay_turn(_stopped_session(), "go", [], None, tools=[_FakePython().tool()], max_steps=5)
+
+
+async def test_a_transcript_that_never_named_a_model_still_replays(no_network):
+    session = Session(title="t", messages=[Message.user("q"), Message.assistant("a")])
+    events: list = []
+    result = await replay_turn(session, "q", [], events.append, tools=[])
+    assert result.text == "a"
+    assert session.metadata.model is None  # the caller's session is untouched
+    assert [e.model for e in events if e.type == "usage_report"] == ["replay/recorded"]

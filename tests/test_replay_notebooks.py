@@ -157,8 +157,10 @@ def test_with_no_provider_the_notebook_reruns_top_to_bottom_from_its_transcript(
 
 
 @pytest.mark.slow
-def test_a_prompt_with_no_recorded_turn_says_which_cell_and_how_to_record(tmp_path, monkeypatch):
-    monkeypatch.setenv("CODETETHER_REPLAY", "1")
+@pytest.mark.parametrize("forced", [True, False], ids=["CODETETHER_REPLAY=1", "no-provider"])
+def test_a_prompt_with_no_recorded_turn_says_which_cell_and_how_to_record(tmp_path, monkeypatch, forced):
+    if forced:
+        monkeypatch.setenv("CODETETHER_REPLAY", "1")
     path = _copy_example("quickstart", tmp_path)
     nb = nbformat.read(path, as_version=4)
     cell = _agent_cells(nb)[0]

@@ -104,7 +104,6 @@ class CellRun:
         return tools, make_approver(policy, ask)
 
     async def _mode(self, session: Any, occurrence: int) -> tuple[str, Any]:
-        from .replay import find_recorded_turn
 
         asked_for_replay = self.options.replay or self.magics.replay or _env_replay()
         # An empty registry in live mode is fine here: the loop raises its "how to configure" error.
@@ -114,7 +113,7 @@ class CellRun:
             replay_config=self.magics.replay,
             environ=os.environ,
             provider_configured=bool(registry),
-            has_recording=find_recorded_turn(session, self.prompt, occurrence) is not None,
+            has_recording=_replayable(session, self.prompt, occurrence),
         )
         return mode, registry
 
@@ -203,3 +202,16 @@ def _interrupted(transcript: Any) -> KeyboardInterrupt:
     line = f"KeyboardInterrupt: the agent was stopped; what it said so far is saved in {transcript}"
     interrupt._render_traceback_ = lambda: [line]  # type: ignore[attr-defined] - IPython shows just this
     return interrupt
+
+
+def _replayable(session: Any, prompt: str, occurrence: int) -> bool:
+    """True when the transcript holds this turn, or holds others but not this one.
+
+    In the second case, with no provider configured, replay's own error ("the transcript of X has
+    no recorded answer for the cell ...; to record it ...") says more than "no provider configured".
+    """
+    from .replay import find_recorded_turn
+
+    if find_recorded_turn(session, prompt, occurrence) is not None:
+        return True
+    return any(message.role == "user" for message in session.messages)

@@ -104,7 +104,6 @@ class CellRun:
         return tools, make_approver(policy, ask)
 
     async def _mode(self, session: Any, occurrence: int) -> tuple[str, Any]:
-
         asked_for_replay = self.options.replay or self.magics.replay or _env_replay()
         # An empty registry in live mode is fine here: the loop raises its "how to configure" error.
         registry = None if asked_for_replay and not self.options.live else await _load_registry()

@@ -343,3 +343,21 @@ def test_a_tool_call_is_shown_at_once_even_inside_the_throttle_window():
     view.on_event(ToolCallStartEvent(tool_call_id="c1", name="python", arguments='{"code": "1+1"}'))
     assert view.updates == updates + 1
     assert "python" in view.shown_html()
+
+
+def test_finish_with_the_answer_below_keeps_the_work_but_not_a_second_copy_of_the_answer():
+    clock = FakeClock()
+    view = LiveView(clock=clock)
+    view.on_event(TextChunkEvent(text="Let me look."))
+    view.on_event(TextCompleteEvent(text="Let me look."))
+    view.on_event(ToolCallStartEvent(tool_call_id="c1", name="variables", arguments="{}"))
+    view.on_event(ToolCallCompleteEvent(tool_call_id="c1", name="variables", output="df: DataFrame",
+                                        success=True, duration_ms=4))
+    view.on_event(TextChunkEvent(text="Let me look.\n\nThe answer is 42."))
+    clock.now += 1
+    view.finish(text="Let me look.\n\nThe answer is 42.", model="openai/gpt-4o", usage=Usage(), steps=2,
+                answer_below=True)
+    shown = view.shown_html()
+    assert "The answer is 42" not in shown and "Let me look" not in shown
+    assert "variables" in shown and "openai/gpt-4o" in shown  # the tool call and the footer stay
+    assert len(view.widget.children) == len(view.parts) + 2  # parts, the live line, the buttons row

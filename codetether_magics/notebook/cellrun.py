@@ -173,7 +173,7 @@ class CellRun:
         if self.view is not None:
             model = session.metadata.model if session is not None else self._model()
             self.view.finish(text=answer, model=model, usage=self.progress.usage, steps=self.progress.steps,
-                             error=error)
+                             error=error, answer_below=final_output)
         if final_output:
             display(final_bundle(answer, error=error), raw=True)
 

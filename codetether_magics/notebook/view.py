@@ -168,8 +168,10 @@ class ViewState:
     # -- the end --------------------------------------------------------------
 
     def finish(self, *, text: str, model: str | None, usage: Any, steps: int,
-               error: str | None, elapsed: float) -> None:
-        if text.strip() and not any(b.kind == "text" and b.text.strip() for b in self.blocks):
+               error: str | None, elapsed: float, answer_below: bool = False) -> None:
+        if answer_below:  # the cell's final Markdown output shows the answer: do not show it twice
+            self.blocks = [b for b in self.blocks if b.kind != "text"]
+        elif text.strip() and not any(b.kind == "text" and b.text.strip() for b in self.blocks):
             self._append(_Block("text", text=text, done=True))  # nothing streamed (replay, no-stream)
         if error and not any(b.kind == "error" and b.text == error for b in self.blocks):
             self._append(_Block("error", text=error, done=True))
@@ -274,11 +276,20 @@ class LiveView:
             self._request_flush()
 
     def finish(self, *, text: str, model: str | None, usage: Any, steps: int,
-               error: str | None = None) -> None:
+               error: str | None = None, answer_below: bool = False) -> None:
+        """Last update: the footer replaces the status line. With ``answer_below`` the streamed
+        answer text leaves the widget (thinking and tool calls stay), because the cell's final
+        Markdown output right below it carries the same answer."""
         with self._lock:
             self._cancel_timer()
             elapsed = self._clock() - self._started
-            self._state.finish(text=text, model=model, usage=usage, steps=steps, error=error, elapsed=elapsed)
+            self._state.finish(text=text, model=model, usage=usage, steps=steps, error=error, elapsed=elapsed,
+                               answer_below=answer_below)
+            if answer_below:  # blocks were removed: the per-block widgets no longer line up, rebuild them
+                for part in self.parts:
+                    part.close()
+                self.parts = []
+                self.widget.children = (self.live, self.buttons)
             self.buttons.children = ()
             self._flush()
 

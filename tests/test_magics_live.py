@@ -135,7 +135,7 @@ def _approve_while_the_cell_runs(kernel: LiveKernel) -> None:
 def _interrupt_blocking_tool_code(kernel: LiveKernel) -> None:
     """The model's code blocks the event loop (time.sleep): the interrupt must still stop it."""
     msg_id = kernel.start("%%codetether --allow python\nWait a minute.")
-    seen = kernel.collect(msg_id, until=lambda run: any("sleep(60)" in v for v in _html_values(run)))
+    kernel.collect(msg_id, until=lambda run: any("sleep(60)" in v for v in _html_values(run)))
     time.sleep(0.2)  # the view shows the call just before the code starts sleeping
     started = time.monotonic()
     kernel.interrupt()

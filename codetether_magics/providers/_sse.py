@@ -7,10 +7,13 @@ event dispatched at each blank line (or at the end of the stream).
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
-from typing import AsyncIterable, AsyncIterator
+from typing import Any, AsyncIterable, AsyncIterator
 
-__all__ = ["SSEEvent", "parse_sse"]
+from ..errors import ProviderStreamError
+
+__all__ = ["SSEEvent", "load_event_json", "parse_sse"]
 
 
 @dataclass(frozen=True)
@@ -40,3 +43,14 @@ async def parse_sse(lines: AsyncIterable[str]) -> AsyncIterator[SSEEvent]:
         # "id" and "retry" mean nothing for a single model response; other fields are ignored by the spec.
     if data:
         yield SSEEvent(event_name or "message", "\n".join(data))
+
+
+def load_event_json(data: str, provider: str) -> dict[str, Any]:
+    """The JSON object in one event's ``data``; anything else is a malformed stream."""
+    try:
+        value = json.loads(data)
+    except ValueError:
+        raise ProviderStreamError(f"{provider}: malformed event in the stream: {data[:200]!r}") from None
+    if not isinstance(value, dict):
+        raise ProviderStreamError(f"{provider}: unexpected event in the stream: {data[:200]!r}")
+    return value

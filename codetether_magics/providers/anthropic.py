@@ -12,10 +12,10 @@ from typing import Any, AsyncIterator, Mapping
 
 import httpx
 
-from ..errors import ProviderConnectionError, ProviderHTTPError, ProviderStreamError
-from ..session.model import FilePart, ImagePart, Message, TextPart, ThinkingPart, ToolCallPart, ToolResultPart
+from ..errors import ProviderConnectionError, ProviderHTTPError
+from ..session.model import FilePart, ImagePart, TextPart, ThinkingPart, ToolCallPart, ToolResultPart
 from ._http import guard_partial, open_stream
-from ._sse import parse_sse
+from ._sse import load_event_json, parse_sse
 from .base import Finish, ModelRequest, ProviderEvent, TextDelta, ThinkingDelta, ToolCallDelta, ToolSpec, UsageDelta
 
 __all__ = ["ANTHROPIC_VERSION", "AnthropicProvider"]
@@ -81,7 +81,7 @@ class AnthropicProvider:
         async with open_stream(self._client, self.name, self.messages_url, headers=self._request_headers(),
                                body=self._request_body(request), secrets=[self._api_key]) as response:
             async for sse in parse_sse(response.aiter_lines()):
-                data = _load_json(sse.data, self.name)
+                data = load_event_json(sse.data, self.name)
                 if data.get("type", sse.event) == "message_stop":
                     return
                 for delta in _parse_event(data, self.name):
@@ -145,16 +145,6 @@ def _arguments(raw: str) -> Any:
     except ValueError:
         return {"_raw_arguments": raw}  # keep what the model sent rather than fail the whole request
     return value if isinstance(value, dict) else {"value": value}
-
-
-def _load_json(data: str, provider: str) -> dict[str, Any]:
-    try:
-        value = json.loads(data)
-    except ValueError:
-        raise ProviderStreamError(f"{provider}: malformed event in the stream: {data[:200]!r}") from None
-    if not isinstance(value, dict):
-        raise ProviderStreamError(f"{provider}: unexpected event in the stream: {data[:200]!r}")
-    return value
 
 
 def _parse_event(data: dict[str, Any], provider: str) -> list[ProviderEvent]:

@@ -7,15 +7,14 @@ turns one SSE ``data`` object into deltas. Wire dicts never leave this module.
 
 from __future__ import annotations
 
-import json
 from typing import Any, AsyncIterator, Mapping
 
 import httpx
 
-from ..errors import ProviderConnectionError, ProviderHTTPError, ProviderStreamError
+from ..errors import ProviderConnectionError, ProviderHTTPError
 from ..session.model import FilePart, ImagePart, Message, TextPart, ThinkingPart, ToolCallPart, ToolResultPart
 from ._http import guard_partial, open_stream
-from ._sse import parse_sse
+from ._sse import load_event_json, parse_sse
 from .base import Finish, ModelRequest, ProviderEvent, TextDelta, ThinkingDelta, ToolCallDelta, ToolSpec, UsageDelta
 
 __all__ = ["OpenAIProvider"]
@@ -100,7 +99,7 @@ class OpenAIProvider:
             async for sse in parse_sse(response.aiter_lines()):
                 if sse.data.strip() == "[DONE]":
                     return
-                for delta in _parse_event(_load_json(sse.data, self.name), self.name):
+                for delta in _parse_event(load_event_json(sse.data, self.name), self.name):
                     finished = finished or isinstance(delta, Finish)
                     yield delta
             if not finished:
@@ -140,16 +139,6 @@ def _map_assistant(message: Message) -> dict[str, Any]:
     elif wire["content"] is None:
         wire["content"] = ""  # thinking-only turns still need a content field
     return wire
-
-
-def _load_json(data: str, provider: str) -> dict[str, Any]:
-    try:
-        value = json.loads(data)
-    except ValueError:
-        raise ProviderStreamError(f"{provider}: malformed event in the stream: {data[:200]!r}") from None
-    if not isinstance(value, dict):
-        raise ProviderStreamError(f"{provider}: unexpected event in the stream: {data[:200]!r}")
-    return value
 
 
 def _parse_event(data: dict[str, Any], provider: str) -> list[ProviderEvent]:

@@ -166,7 +166,3 @@ class Handler(BaseHTTPRequestHandler):
 
 def as_turn(turn: TurnLike) -> Turn:
     return turn if isinstance(turn, Turn) else Turn.from_dict(turn)
-
-
-def as_turn(turn: TurnLike) -> Turn:
-    return turn if isinstance(turn, Turn) else Turn.from_dict(turn)

@@ -30,6 +30,7 @@ import httpx
 from codetether_magics.agent.loop import run_prompt
 from codetether_magics.agent.tooling import Tool
 from codetether_magics.providers.openai import OpenAIProvider
+from codetether_magics.providers.registry import ProviderRegistry
 from codetether_magics.session.core import Session
 from codetether_magics.testing import Turn
 
@@ -38,15 +39,10 @@ PER_EVENT_TARGET_US = 50.0  # loop overhead per streamed event
 PER_STEP_TARGET_MS = 5.0  # loop overhead per step (model call + tool call), beyond the raw stream
 
 
-class _Registry:
-    def __init__(self, provider: OpenAIProvider) -> None:
-        self.provider = provider
-
-    def default_model(self) -> str:
-        return "openai/bench"
-
-    def resolve_model(self, model: str | None) -> tuple[OpenAIProvider, str]:
-        return self.provider, "bench"
+def _registry(provider: OpenAIProvider) -> ProviderRegistry:
+    registry = ProviderRegistry(environ={})
+    registry.register(provider, default_model="bench")
+    return registry
 
 
 async def _noop(args: dict[str, Any]) -> str:
@@ -112,7 +108,7 @@ async def _time_loop(client, server, turns: list[Turn], tmp: str) -> tuple[float
     def on_event(event: Any) -> None:
         counter[0] += 1
 
-    registry = _Registry(OpenAIProvider("openai", KEY, server.openai_base_url, http_client=client))
+    registry = _registry(OpenAIProvider("openai", KEY, server.openai_base_url, http_client=client))
     started = time.perf_counter()
     await run_prompt(session, "hi", [], on_event, registry, tools=[NOOP_TOOL], save=False,
                      title_model_call=False, max_steps=len(turns) + 1)

@@ -30,6 +30,7 @@ from codetether_magics.agent.loop import run_prompt
 from codetether_magics.notebook.render import markdown_to_html
 from codetether_magics.notebook.view import LiveView, ViewState
 from codetether_magics.providers.openai import OpenAIProvider
+from codetether_magics.providers.registry import ProviderRegistry
 from codetether_magics.session.core import Session
 from codetether_magics.testing import ScriptedModelServer, Turn
 
@@ -77,15 +78,10 @@ def _bench_load(repeats: int) -> dict[str, Any]:
     }
 
 
-class _Registry:
-    def __init__(self, provider: OpenAIProvider) -> None:
-        self.provider = provider
-
-    def default_model(self) -> str:
-        return "openai/bench"
-
-    def resolve_model(self, model: str | None) -> tuple[OpenAIProvider, str]:
-        return self.provider, "bench"
+def _registry(provider: OpenAIProvider) -> ProviderRegistry:
+    registry = ProviderRegistry(environ={})
+    registry.register(provider, default_model="bench")
+    return registry
 
 
 # Each measurement opens its own client (a fresh connection for both paths): on a reused
@@ -139,7 +135,7 @@ async def _through_view_with(client: httpx.AsyncClient, server: ScriptedModelSer
 
     session = Session()
     session.title = "bench"
-    registry = _Registry(OpenAIProvider("openai", KEY, server.openai_base_url, http_client=client))
+    registry = _registry(OpenAIProvider("openai", KEY, server.openai_base_url, http_client=client))
     started = time.perf_counter()
     result = await run_prompt(session, "hi", [], on_event, registry, tools=[], save=False,
                               title_model_call=False, max_steps=1)

@@ -417,11 +417,21 @@ async def test_saved_after_every_step_and_tool_and_loadable(tmp_path):
     session.title = "t"
     provider = FakeProvider(tool_call("list", {}), text("done"))
     await run(session, provider)
-    # user message, step 1 (assistant), the tool result, step 2, the end
-    assert session.__dict__["_saved_lengths"] == [1, 2, 3, 4, 4]
+    # user message, step 1 (assistant), the tool result, step 2: no second save of the same state
+    assert session.__dict__["_saved_lengths"] == [1, 2, 3, 4]
     loaded = await Session.load(session.id)
     assert [m.role for m in loaded.messages] == ["user", "assistant", "tool", "assistant"]
     assert loaded.tool_uses[0].name == "list" and loaded.usage.total_tokens == session.usage.total_tokens
+
+
+async def test_first_turn_saves_the_model_title_once_it_arrives(tmp_path):
+    session = CountingSession()
+    session.metadata.directory = str(tmp_path)
+    provider = FakeProvider(text("Hi!"), [TextDelta("Greeting"), UsageDelta(3, 1), Finish("stop")])
+    await run(session, provider, message="hello agent")
+    assert session.__dict__["_saved_lengths"] == [1, 2, 2]  # user message, the step, the title
+    loaded = await Session.load(session.id)
+    assert loaded.title == "Greeting" and loaded.usage.total_tokens == 10 + 4
 
 
 async def test_save_false_writes_nothing(tmp_path, isolated_environment):

@@ -20,8 +20,9 @@ model, no tools) asks for a better title, falling back to the heuristic on any f
 A scripted test server therefore sees that title request LAST in the first turn; pass
 ``title_model_call=False`` to skip it.
 
-Saves: after the user message, after every step, after every tool call and at the end
-(``save=False`` skips them, e.g. for replay on an in-memory copy). On cancellation what
+Saves: after the user message, after every step, after every tool call and after the title
+call (``save=False`` skips them, e.g. for replay on an in-memory copy); nothing changes the
+transcript after the last step's save, so the turn does not end with a second one. On cancellation what
 streamed so far is kept (tool calls that never ran are left out or get an 'interrupted'
 result), the session is saved and ``CancelledError`` propagates.
 """
@@ -214,10 +215,10 @@ class _Turn:
             await _maybe_await(self.session.generate_title())
         try:
             await self.save()
-            text = await self.steps()
+            text = await self.steps()  # each step and tool call saves what it added
             if first_turn and self.title_model_call and message.strip():
                 await self.better_title(message)
-            await self.save()
+                await self.save()
         except asyncio.CancelledError:
             self.keep_partial()
             await self.save_keeping_error()

@@ -72,8 +72,6 @@ class MessageBuilder:
     def __init__(self) -> None:
         self._parts: list[_Buffer] = []
         self._calls: dict[int, PendingToolCall] = {}
-        self._text: list[str] = []
-        self._thinking: list[str] = []
         self.usage = Usage()
         self.finish_reason: str | None = None
         self.deltas = 0
@@ -103,13 +101,11 @@ class MessageBuilder:
             return
         buffer = self._last(_TextBuffer) or self._append(_TextBuffer())
         buffer.chunks.append(delta.text)  # type: ignore[union-attr]
-        self._text.append(delta.text)
 
     def _feed_thinking(self, delta: ThinkingDelta) -> None:
         buffer = self._last(_ThinkingBuffer) or self._append(_ThinkingBuffer())
         if delta.text:
             buffer.chunks.append(delta.text)  # type: ignore[union-attr]
-            self._thinking.append(delta.text)
         if delta.signature:
             buffer.signature = (buffer.signature or "") + delta.signature  # type: ignore[union-attr]
 
@@ -138,20 +134,24 @@ class MessageBuilder:
 
     # -- reading ------------------------------------------------------------------
 
+    def _joined(self, kind: type) -> str:
+        return "".join(chunk for buffer in self._parts if isinstance(buffer, kind) for chunk in buffer.chunks)
+
     @property
     def text(self) -> str:
-        return "".join(self._text)
+        """Every text part so far, joined (read once per step, never per delta)."""
+        return self._joined(_TextBuffer)
 
     @property
     def thinking(self) -> str:
-        return "".join(self._thinking)
+        return self._joined(_ThinkingBuffer)
 
     @property
     def tool_calls(self) -> list[PendingToolCall]:
         return [p for p in self._parts if isinstance(p, PendingToolCall)]
 
     def has_content(self) -> bool:
-        return bool(self._text or self._thinking or self._calls)
+        return bool(self._calls) or any(buffer.chunks for buffer in self._parts)
 
     def message(self, *, without_tool_calls: bool = False) -> Message:
         """The assistant message so far.

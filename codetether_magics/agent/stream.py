@@ -45,12 +45,15 @@ def _retry_delay(exc: ProviderError, planned: float) -> float | None:
 
 
 class _DeltaEvents:
-    """Turns deltas into events: cumulative thinking and text, thinking_complete once."""
+    """Turns deltas into events: cumulative thinking and text, thinking_complete once.
+
+    ``_shown`` starts as the turn's earlier text, so each chunk costs the one copy its
+    cumulative event needs (not a second one to glue the prefix on).
+    """
 
     def __init__(self, sink: EventSink, text_prefix: str) -> None:
         self._sink = sink
-        self._prefix = text_prefix
-        self._text = ""
+        self._shown = text_prefix
         self._thinking = ""
         self._thinking_open = False
 
@@ -63,8 +66,8 @@ class _DeltaEvents:
             return
         if isinstance(delta, TextDelta) and delta.text:
             await self.close_thinking()
-            self._text += delta.text
-            await self._sink.emit(TextChunkEvent(text=self._prefix + self._text))
+            self._shown += delta.text
+            await self._sink.emit(TextChunkEvent(text=self._shown))
 
     async def close_thinking(self) -> None:
         if self._thinking_open:

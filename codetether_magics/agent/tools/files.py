@@ -1,27 +1,23 @@
 """The file tools: ``read``, ``write``, ``edit`` and ``list``, confined to one root.
 
-Each factory takes the root directory and returns a ``Tool``. The blocking file work
-runs in a worker thread so the event loop (and a live view) keeps running.
+Each factory takes the root directory and returns a ``Tool`` whose blocking file work
+runs in a worker thread (``threaded_tool``).
 """
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 from typing import Any
 
 from ...errors import ToolError
 from ..tooling import Tool
+from .common import threaded_tool
 from .paths import confine, display_path
 
 __all__ = ["edit_tool", "list_tool", "read_tool", "write_tool"]
 
 READ_DEFAULT_LIMIT = 2000  # lines
 LIST_LIMIT = 1000  # entries
-
-
-def _schema(properties: dict[str, Any], required: list[str]) -> dict[str, Any]:
-    return {"type": "object", "properties": properties, "required": required, "additionalProperties": False}
 
 
 def _read_text(path: Path, shown: str) -> str:
@@ -64,21 +60,16 @@ def read_tool(root: Path) -> Tool:
             body += f"\n[{len(lines)} lines in all; read on with offset={offset + limit}]"
         return body
 
-    async def handler(args: dict[str, Any]) -> str:
-        return await asyncio.to_thread(work, args)
-
-    return Tool(
-        name="read",
-        description="Read a text file in the session directory; lines are numbered (cat -n style).",
-        parameters=_schema(
-            {
-                "path": {"type": "string", "description": "File path, relative to the session directory."},
-                "offset": {"type": "integer", "minimum": 1, "description": "First line to read (1-based)."},
-                "limit": {"type": "integer", "minimum": 1, "description": "How many lines to read."},
-            },
-            ["path"],
-        ),
-        handler=handler,
+    return threaded_tool(
+        "read",
+        "Read a text file in the session directory; lines are numbered (cat -n style).",
+        work,
+        properties={
+            "path": {"type": "string", "description": "File path, relative to the session directory."},
+            "offset": {"type": "integer", "minimum": 1, "description": "First line to read (1-based)."},
+            "limit": {"type": "integer", "minimum": 1, "description": "How many lines to read."},
+        },
+        required=["path"],
         read_only=True,
     )
 
@@ -100,20 +91,15 @@ def write_tool(root: Path) -> Tool:
         verb = "Overwrote" if existed else "Created"
         return f"{verb} {display_path(path, root)} ({len(content.encode('utf-8'))} bytes)."
 
-    async def handler(args: dict[str, Any]) -> str:
-        return await asyncio.to_thread(work, args)
-
-    return Tool(
-        name="write",
-        description="Create or overwrite a text file in the session directory with the given content.",
-        parameters=_schema(
-            {
-                "path": {"type": "string", "description": "File path, relative to the session directory."},
-                "content": {"type": "string", "description": "The complete new content of the file."},
-            },
-            ["path", "content"],
-        ),
-        handler=handler,
+    return threaded_tool(
+        "write",
+        "Create or overwrite a text file in the session directory with the given content.",
+        work,
+        properties={
+            "path": {"type": "string", "description": "File path, relative to the session directory."},
+            "content": {"type": "string", "description": "The complete new content of the file."},
+        },
+        required=["path", "content"],
         read_only=False,
     )
 
@@ -143,23 +129,18 @@ def edit_tool(root: Path) -> Tool:
         path.write_text(text.replace(old, new), encoding="utf-8")
         return f"Edited {shown}: replaced {count} occurrence{'s' if count > 1 else ''}."
 
-    async def handler(args: dict[str, Any]) -> str:
-        return await asyncio.to_thread(work, args)
-
-    return Tool(
-        name="edit",
-        description="Replace exact text in a file in the session directory (old_string must be unique "
+    return threaded_tool(
+        "edit",
+        "Replace exact text in a file in the session directory (old_string must be unique "
         "unless replace_all is true).",
-        parameters=_schema(
-            {
-                "path": {"type": "string", "description": "File path, relative to the session directory."},
-                "old_string": {"type": "string", "description": "The exact text to replace."},
-                "new_string": {"type": "string", "description": "The text to put in its place."},
-                "replace_all": {"type": "boolean", "description": "Replace every occurrence (default false)."},
-            },
-            ["path", "old_string", "new_string"],
-        ),
-        handler=handler,
+        work,
+        properties={
+            "path": {"type": "string", "description": "File path, relative to the session directory."},
+            "old_string": {"type": "string", "description": "The exact text to replace."},
+            "new_string": {"type": "string", "description": "The text to put in its place."},
+            "replace_all": {"type": "boolean", "description": "Replace every occurrence (default false)."},
+        },
+        required=["path", "old_string", "new_string"],
         read_only=False,
     )
 
@@ -179,16 +160,12 @@ def list_tool(root: Path) -> Tool:
             lines.append(f"[{len(entries)} entries in all; first {LIST_LIMIT} shown]")
         return "\n".join(lines) if lines else f"[{shown} is empty]"
 
-    async def handler(args: dict[str, Any]) -> str:
-        return await asyncio.to_thread(work, args)
-
-    return Tool(
-        name="list",
-        description="List the entries of a directory in the session directory (directories end with '/').",
-        parameters=_schema(
-            {"path": {"type": "string", "description": "Directory, relative to the session directory (default '.')."}},
-            [],
-        ),
-        handler=handler,
+    return threaded_tool(
+        "list",
+        "List the entries of a directory in the session directory (directories end with '/').",
+        work,
+        properties={
+            "path": {"type": "string", "description": "Directory, relative to the session directory (default '.')."},
+        },
         read_only=True,
     )

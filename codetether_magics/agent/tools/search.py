@@ -6,7 +6,6 @@ outside the root, so neither tool can be used to read past the session directory
 
 from __future__ import annotations
 
-import asyncio
 import os
 import re
 from pathlib import Path
@@ -14,7 +13,7 @@ from typing import Any, Iterator
 
 from ...errors import ToolError
 from ..tooling import Tool
-from .files import _schema
+from .common import threaded_tool
 from .paths import confine, display_path, is_inside
 
 __all__ = ["glob_tool", "grep_tool", "glob_to_regex"]
@@ -83,20 +82,15 @@ def glob_tool(root: Path) -> Tool:
             lines.append(f"[{len(hits)} matches in all; first {GLOB_LIMIT} shown: narrow the pattern]")
         return "\n".join(lines) if lines else "[no files match]"
 
-    async def handler(args: dict[str, Any]) -> str:
-        return await asyncio.to_thread(work, args)
-
-    return Tool(
-        name="glob",
-        description="Find files in the session directory by glob pattern ('**/*.py', 'data/*.csv').",
-        parameters=_schema(
-            {
-                "pattern": {"type": "string", "description": "Glob pattern relative to 'path'; '**' spans directories."},
-                "path": {"type": "string", "description": "Directory to search (default: the session directory)."},
-            },
-            ["pattern"],
-        ),
-        handler=handler,
+    return threaded_tool(
+        "glob",
+        "Find files in the session directory by glob pattern ('**/*.py', 'data/*.csv').",
+        work,
+        properties={
+            "pattern": {"type": "string", "description": "Glob pattern relative to 'path'; '**' spans directories."},
+            "path": {"type": "string", "description": "Directory to search (default: the session directory)."},
+        },
+        required=["pattern"],
         read_only=True,
     )
 
@@ -143,22 +137,17 @@ def grep_tool(root: Path) -> Tool:
             lines.append(f"[{total} matches in all; first {GREP_LIMIT} shown: narrow the pattern or path]")
         return "\n".join(lines) if lines else "[no matches]"
 
-    async def handler(args: dict[str, Any]) -> str:
-        return await asyncio.to_thread(work, args)
-
-    return Tool(
-        name="grep",
-        description="Search file contents in the session directory with a regular expression; "
+    return threaded_tool(
+        "grep",
+        "Search file contents in the session directory with a regular expression; "
         "prints path:line: text for each match.",
-        parameters=_schema(
-            {
-                "pattern": {"type": "string", "description": "Python regular expression."},
-                "path": {"type": "string", "description": "File or directory to search (default: the session directory)."},
-                "include": {"type": "string", "description": "Only files matching this glob ('*.py')."},
-                "ignore_case": {"type": "boolean", "description": "Case-insensitive match (default false)."},
-            },
-            ["pattern"],
-        ),
-        handler=handler,
+        work,
+        properties={
+            "pattern": {"type": "string", "description": "Python regular expression."},
+            "path": {"type": "string", "description": "File or directory to search (default: the session directory)."},
+            "include": {"type": "string", "description": "Only files matching this glob ('*.py')."},
+            "ignore_case": {"type": "boolean", "description": "Case-insensitive match (default false)."},
+        },
+        required=["pattern"],
         read_only=True,
     )

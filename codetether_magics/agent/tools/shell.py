@@ -15,7 +15,7 @@ from typing import Any
 
 from ...errors import ToolError
 from ..tooling import Tool, ToolResult
-from .files import _schema
+from .common import object_schema
 
 __all__ = ["BASH_TIMEOUT", "bash_tool"]
 
@@ -64,7 +64,7 @@ def bash_tool(root: Path, *, timeout: float = BASH_TIMEOUT) -> Tool:
         name="bash",
         description=f"Run a bash command in the session directory (stdout and stderr together; "
         f"killed after {timeout:g} s). Needs the user's approval.",
-        parameters=_schema({"command": {"type": "string", "description": "The command line to run."}}, ["command"]),
+        parameters=object_schema({"command": {"type": "string", "description": "The command line to run."}}, ["command"]),
         handler=handler,
         read_only=False,
     )

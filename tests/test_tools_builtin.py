@@ -162,6 +162,14 @@ async def test_symlinks_out_of_the_root_are_refused(root, outside):
     assert await call(root, "grep", pattern="SECRET") == "[no matches]"
 
 
+async def test_a_root_reached_through_a_symlink_lists_paths_relative_to_it(root, tmp_path):
+    via_link = tmp_path / "project-link"
+    os.symlink(root, via_link)
+    assert (await call(via_link, "glob", pattern="**/*.py")).splitlines() == ["src/b.py", "src/pkg/a.py"]
+    assert (await call(via_link, "grep", pattern="VALUE", path="src")).splitlines() == ["src/pkg/a.py:2: VALUE = 1"]
+    assert await call(via_link, "grep", pattern="first", path="notes.txt") == "notes.txt:1: first"
+
+
 async def test_symlinks_inside_the_root_work(root):
     os.symlink(root / "notes.txt", root / "alias.txt")
     assert "second" in await call(root, "read", path="alias.txt")

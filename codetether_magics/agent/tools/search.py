@@ -14,7 +14,7 @@ from typing import Any, Iterator
 from ...errors import ToolError
 from ..tooling import Tool
 from .common import threaded_tool
-from .paths import confine, display_path, is_inside
+from .paths import confine, is_inside
 
 __all__ = ["glob_tool", "grep_tool", "glob_to_regex"]
 
@@ -52,7 +52,11 @@ def glob_to_regex(pattern: str) -> re.Pattern[str]:
 
 
 def _walk_files(base: Path, root: Path) -> Iterator[Path]:
-    """Every regular file under ``base`` whose real path stays inside ``root`` (sorted, symlinked dirs not followed)."""
+    """Every regular file under ``base`` whose real path stays inside ``root`` (sorted, symlinked dirs not followed).
+
+    ``base`` is already resolved and no symlinked directory is entered, so every folder of a
+    yielded path is real: ``path.relative_to(root)`` names it without resolving it again.
+    """
     for dirpath, dirnames, filenames in os.walk(base, followlinks=False):
         dirnames[:] = sorted(d for d in dirnames if d not in SKIPPED_DIRS)
         for name in sorted(filenames):
@@ -77,7 +81,7 @@ def glob_tool(root: Path) -> Tool:
         base = confine(root, args.get("path") or ".")
         regex = glob_to_regex(_relative_pattern(args, "pattern"))
         hits = [p for p in _walk_files(base, real_root) if regex.match(p.relative_to(base).as_posix())]
-        lines = [display_path(p.parent.resolve() / p.name, root) for p in hits[:GLOB_LIMIT]]
+        lines = [p.relative_to(real_root).as_posix() for p in hits[:GLOB_LIMIT]]
         if len(hits) > GLOB_LIMIT:
             lines.append(f"[{len(hits)} matches in all; first {GLOB_LIMIT} shown: narrow the pattern]")
         return "\n".join(lines) if lines else "[no files match]"
@@ -132,7 +136,7 @@ def grep_tool(root: Path) -> Tool:
             for number, text in _grep_file(path, regex):
                 total += 1
                 if len(lines) < GREP_LIMIT:
-                    lines.append(f"{display_path(path.parent.resolve() / path.name, root)}:{number}: {text}")
+                    lines.append(f"{path.relative_to(real_root).as_posix()}:{number}: {text}")
         if total > GREP_LIMIT:
             lines.append(f"[{total} matches in all; first {GREP_LIMIT} shown: narrow the pattern or path]")
         return "\n".join(lines) if lines else "[no matches]"

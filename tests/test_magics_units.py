@@ -184,6 +184,8 @@ async def test_approver_asks_and_times_out_as_deny():
         ("--replay", False, {}, True, True, "replay"),
         ("", True, {}, True, True, "replay"),  # %config CodeTether.replay = True
         ("", False, {"CODETETHER_REPLAY": "1"}, True, True, "replay"),
+        ("", False, {"CODETETHER_REPLAY": " True\n"}, True, True, "replay"),  # as the registry skip reads it
+        ("", False, {"CODETETHER_REPLAY": "0"}, True, True, "live"),
         ("--live", True, {"CODETETHER_REPLAY": "1"}, False, True, "live"),  # --live wins over everything
     ],
 )

@@ -25,7 +25,7 @@ from .approval import ApprovalPolicy, frontend_can_answer, make_approver, parse_
 from .images import ImageRefError, sent_image_urls
 from .nbtools import notebook_tools
 from .redact import redact, redacting
-from .runner import INTERRUPTED, CellError, choose_mode
+from .runner import INTERRUPTED, CellError, choose_mode, replay_forced
 from .view import LiveView, final_bundle
 
 __all__ = ["CellRun", "Progress"]
@@ -104,9 +104,9 @@ class CellRun:
         return tools, make_approver(policy, ask)
 
     async def _mode(self, session: Any, occurrence: int) -> tuple[str, Any]:
-        asked_for_replay = self.options.replay or self.magics.replay or _env_replay()
+        forced = replay_forced(self.options, replay_config=self.magics.replay, environ=os.environ)
         # An empty registry in live mode is fine here: the loop raises its "how to configure" error.
-        registry = None if asked_for_replay and not self.options.live else await _load_registry()
+        registry = None if forced and not self.options.live else await _load_registry()
         mode = choose_mode(
             self.options,
             replay_config=self.magics.replay,
@@ -176,10 +176,6 @@ class CellRun:
                              error=error, answer_below=final_output)
         if final_output:
             display(final_bundle(answer, error=error), raw=True)
-
-
-def _env_replay() -> bool:
-    return os.environ.get("CODETETHER_REPLAY", "").strip().lower() in ("1", "true", "yes")
 
 
 async def _load_registry() -> Any:

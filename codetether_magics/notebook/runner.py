@@ -19,7 +19,7 @@ from IPython.core.error import UsageError
 from .magics import parse_cell_options
 from .transform import strip_nbval_lines
 
-__all__ = ["CellError", "choose_mode", "run_blocking", "run_cell", "run_sync"]
+__all__ = ["CellError", "choose_mode", "replay_forced", "run_blocking", "run_cell", "run_sync"]
 
 T = TypeVar("T")
 
@@ -34,12 +34,19 @@ class CellError(Exception):
         return [f"CodeTether: {self}"]
 
 
+def replay_forced(options: Any, *, replay_config: bool, environ: Any) -> bool:
+    """Whether ``--replay``, ``CodeTether.replay`` or ``CODETETHER_REPLAY`` asks for replay
+    (``--live`` still wins: see ``choose_mode``)."""
+    env = str(environ.get("CODETETHER_REPLAY", "")).strip().lower()
+    return bool(options.replay or replay_config or env in ("1", "true", "yes"))
+
+
 def choose_mode(options: Any, *, replay_config: bool, environ: Any, provider_configured: bool,
                 has_recording: bool) -> str:
     """"live" or "replay", by the SPEC section 7 rules."""
     if options.live:
         return "live"
-    if options.replay or replay_config or str(environ.get("CODETETHER_REPLAY", "")).lower() in ("1", "true", "yes"):
+    if replay_forced(options, replay_config=replay_config, environ=environ):
         return "replay"
     if not provider_configured and has_recording:
         return "replay"

@@ -131,7 +131,9 @@ def test_every_option_in_a_real_notebook_then_resume_and_replay(tmp_path: Path, 
     assert "Model:      openai/gpt-4.1-nano (CodeTether.model)" in lines
     assert "Plot question" in lines  # the title
     assert "tokens: 11 prompt + 3 completion = 14 total" in lines  # the usage the server reported
-    assert (tmp_path / "analysis.codetether.md").read_text().count("## User") == 6
+    markdown = (tmp_path / "analysis.codetether.md").read_text()
+    assert markdown.count("## User") == 6
+    assert '**Tool call `python`**\n\n```json\n{\n  "code": "x = 41"\n}\n```' in markdown  # arguments indented
     exported = json.loads((tmp_path / "transcript-copy.json").read_text())
     assert [m["role"] for m in exported["messages"]][:2] == ["user", "assistant"]
 

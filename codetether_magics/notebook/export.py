@@ -7,10 +7,10 @@ note (a data URL is megabytes of noise in a document meant for reading).
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from ..session.model import ImagePart, TextPart, ThinkingPart, ToolCallPart, ToolResultPart
+from .render import pretty_arguments
 
 __all__ = ["to_json", "to_markdown"]
 
@@ -41,19 +41,12 @@ def _part(part: Any) -> str:
     if isinstance(part, ThinkingPart):
         return "<details><summary>Thinking</summary>\n\n" + part.text + "\n\n</details>\n"
     if isinstance(part, ToolCallPart):
-        return f"**Tool call `{part.name}`**\n\n{_fence(_pretty(part.arguments), 'json')}"
+        return f"**Tool call `{part.name}`**\n\n{_fence(pretty_arguments(part.arguments), 'json')}"
     if isinstance(part, ToolResultPart):
         return f"**Result**\n\n{_fence(part.content)}"
     if isinstance(part, ImagePart):
         return f"*(image attached: {part.mime_type or 'image'})*\n"
     return f"*({getattr(part, 'type', 'part')})*\n"
-
-
-def _pretty(arguments: str) -> str:
-    try:
-        return json.dumps(json.loads(arguments), indent=2, ensure_ascii=False)
-    except ValueError:
-        return arguments
 
 
 def _fence(text: str, language: str = "") -> str:

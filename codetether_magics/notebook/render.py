@@ -20,6 +20,7 @@ __all__ = [
     "format_duration",
     "format_tokens",
     "markdown_to_html",
+    "pretty_arguments",
     "render_approval",
     "render_error",
     "render_footer",
@@ -115,7 +116,7 @@ def render_thinking(text: str, *, done: bool) -> str:
     )
 
 
-def _pretty_arguments(arguments: str) -> str:
+def pretty_arguments(arguments: str) -> str:
     """Indent JSON arguments for reading; anything else is shown as it came."""
     try:
         return json.dumps(json.loads(arguments), indent=2, ensure_ascii=False)
@@ -155,7 +156,7 @@ def render_tool(
         f"<summary>{mark} <code>{escape(name)}</code> "
         f'<span style="{_MUTED}">{escape(state)}</span></summary>',
         f'<div style="{_MUTED}">Arguments</div><pre style="{_PRE}">'
-        f"{escape(_pretty_arguments(arguments))}</pre>",
+        f"{escape(pretty_arguments(arguments))}</pre>",
     ]
     if output is not None:
         parts.append(f'<div style="{_MUTED}">Result</div><pre style="{_PRE}">{escape(output)}</pre>')
@@ -177,7 +178,7 @@ def render_status(text: str) -> str:
 def render_approval(name: str, arguments: str) -> str:
     return (
         '<div class="ct-approval" style="margin:0.3em 0"><strong>Approve this tool call?</strong> '
-        f"<code>{escape(name)}</code><pre style=\"{_PRE}\">{escape(_pretty_arguments(arguments))}</pre></div>"
+        f"<code>{escape(name)}</code><pre style=\"{_PRE}\">{escape(pretty_arguments(arguments))}</pre></div>"
     )
 
 

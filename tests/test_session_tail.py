@@ -117,6 +117,15 @@ def test_splitter_handles_escapes_nesting_and_chunk_boundaries(chunk):
         else:
             seen[key] = orjson.loads(stream.read_value())
     assert seen == doc and stream.at_end()
+    counting = JsonStream(io.BytesIO(raw), first_chunk=chunk)
+    counting._chunk = chunk
+    counts = {}
+    for key in counting.iter_object_keys():
+        if key in ("n", "messages"):
+            counts[key] = counting.skip_array()
+        else:
+            counting.read_value()
+    assert counts == {"n": len(doc["n"]), "messages": len(doc["messages"])} and counting.at_end()
 
 
 @pytest.mark.parametrize("raw", [b'{"a":', b'{"a":"unterminated', b'{"a":[1,2', b'{"a" 1}', b"[1]", b'{"a":1,}'])

@@ -151,6 +151,16 @@ class JsonStream:
 
     # -- walking containers -----------------------------------------------------
 
+    def _closes(self, bracket: str) -> bool:
+        """Consume the ',' or the closing ``bracket`` after an item; True when it was the bracket."""
+        following = self._peek()
+        self._pos += 1
+        if following == ord(bracket):
+            return True
+        if following != ord(","):
+            raise JsonStreamError(f"expected ',' or {bracket!r} at byte {self._offset() - 1}")
+        return False
+
     def iter_array(self) -> Iterator[bytes]:
         """Each element of the array that starts here, as raw bytes."""
         if self._peek() != ord("["):
@@ -161,12 +171,8 @@ class JsonStream:
             return
         while True:
             yield self.read_value()
-            following = self._peek()
-            self._pos += 1
-            if following == ord("]"):
+            if self._closes("]"):
                 return
-            if following != ord(","):
-                raise JsonStreamError(f"expected ',' or ']' at byte {self._offset() - 1}")
 
     def skip_array(self) -> int:
         """Consume the array that starts here; return how many elements it had."""
@@ -184,9 +190,5 @@ class JsonStream:
             key = orjson.loads(self.read_value())
             self._expect(ord(":"))
             yield key
-            following = self._peek()
-            self._pos += 1
-            if following == ord("}"):
+            if self._closes("}"):
                 return
-            if following != ord(","):
-                raise JsonStreamError(f"expected ',' or '}}' at byte {self._offset() - 1}")

@@ -168,11 +168,17 @@ def test_cumulative_text_over_steps_is_not_repeated():
         ToolCallStartEvent(tool_call_id="c1", name="python", arguments="{}"),
         ToolCallCompleteEvent(tool_call_id="c1", name="python", output="", success=True, duration_ms=1),
         TextChunkEvent(text="First. Second."),  # whole turn so far
+        TextCompleteEvent(text="First. Second."),
+        ToolCallStartEvent(tool_call_id="c2", name="python", arguments="{}"),
+        ToolCallCompleteEvent(tool_call_id="c2", name="python", output="", success=True, duration_ms=1),
+        TextChunkEvent(text="First. Second. Thi"),
+        TextChunkEvent(text="First. Second. Third."),
     ]:
         clock.now += 1
         view.on_event(event)
-    assert view.shown_html().count("First.") == 1
-    assert "Second." in view.shown_html()
+    shown = view.shown_html()
+    assert [shown.count(word) for word in ("First.", "Second.", "Third.")] == [1, 1, 1]
+    assert shown.index("First.") < shown.index("Second.") < shown.index("Third.")
 
 
 def test_status_line_for_tools_retries_and_errors():

@@ -36,7 +36,7 @@ class _Block:
     """One part of the view: answer text, thinking, a tool call or an error."""
 
     __slots__ = ("kind", "text", "done", "name", "arguments", "output", "success", "duration_ms", "note", "html",
-                 "stream")
+                 "stream", "earlier")
 
     def __init__(self, kind: str, **fields: Any) -> None:
         self.kind, self.text, self.done = kind, "", False
@@ -46,6 +46,7 @@ class _Block:
         self.duration_ms: int | None = None
         self.html: str | None = None  # cached render; None when it must be rendered again
         self.stream = render.MarkdownStream() if kind == "text" else None
+        self.earlier: str | None = None  # a text block: the turn's text shown by the text blocks before it
         for key, value in fields.items():
             setattr(self, key, value)
 
@@ -95,7 +96,9 @@ class ViewState:
 
     def _set_text(self, text: str, *, done: bool) -> None:
         block = self._open_block("text")
-        earlier = "".join(b.text for b in self.blocks if b.kind == "text" and b is not block)
+        if block.earlier is None:  # once per block, not per chunk: the blocks before it are finished
+            block.earlier = "".join(b.text for b in self.blocks if b.kind == "text" and b is not block)
+        earlier = block.earlier
         if earlier and text.startswith(earlier):  # the text is cumulative over the whole turn
             text = text[len(earlier):]
         block.text, block.done, block.html = text, done, None

@@ -405,6 +405,23 @@ async def test_bus_gets_thinking_tool_request_response_and_assistant(tmp_path):
     assert request["tool_name"] == "list" and request["request_id"] == "call_1"
 
 
+async def test_a_failing_bus_subscriber_does_not_stop_the_turn(tmp_path, caplog):
+    from codetether_magics.session.bus import AgentBus
+
+    def broken(envelope):
+        raise RuntimeError("subscriber bug")
+
+    bus = AgentBus()
+    bus.subscribe(broken, "agent.build.")
+    session = new_session(tmp_path).with_bus(bus)
+    provider = FakeProvider([ThinkingDelta("hmm"), *tool_call("list", {})], text("done"))
+    result, events = await run(session, provider)
+    assert result.text == "done" and types(events)[-1] == "done"
+    assert session.tool_uses[0].success is True
+    failed = [r.getMessage() for r in caplog.records if r.name == "codetether_magics.session.bus"]
+    assert len(failed) == 6  # user, assistant, thinking, tool request and response, assistant: each logged
+
+
 class CountingSession(Session):
     async def save(self, *args, **kwargs):
         self.__dict__.setdefault("_saved_lengths", []).append(len(self.messages))

@@ -39,7 +39,7 @@ from ..errors import CodeTetherError
 from ..providers.base import ModelRequest, Provider
 from ..session.core import DEFAULT_MAX_STEPS, SessionResult
 from ..session.model import ImageAttachment, ImagePart, Message, TextPart, utc_now
-from .emit import EventSink, publish
+from .emit import EventSink
 from .events import DoneEvent, ErrorEvent, TextChunkEvent, TextCompleteEvent, ThinkingEvent, UsageReportEvent
 from .prompts import default_system_prompt
 from .stream import StepStream, StreamOutcome
@@ -267,8 +267,9 @@ class _Turn:
             await self.sink.emit(TextChunkEvent(text=prefix + step_text))
         if message.content:
             self.session.add_message(message)
-        if builder.thinking:
-            publish(self.session, "thinking", {"thinking": builder.thinking, "step": step})
+        thinking = builder.thinking
+        if thinking:
+            self.session.publish("thinking", {"thinking": thinking, "step": step})
         if step_text.strip():
             self.texts.append(step_text)
             await self.sink.emit(TextCompleteEvent(text=prefix + step_text))

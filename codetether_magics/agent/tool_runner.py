@@ -18,7 +18,7 @@ from typing import Any, Awaitable, Callable
 
 from ..errors import ToolError
 from ..session.model import Message, ToolCallPart, ToolResultPart, ToolUse
-from .emit import EventSink, publish
+from .emit import EventSink
 from .events import (
     ARGUMENTS_CAP,
     OUTPUT_CAP,
@@ -91,16 +91,15 @@ class ToolRunner:
         args: dict[str, Any] = {}
         try:
             args = parse_arguments(call.arguments)
-            publish(self._session, "tool.request",
-                    {"request_id": call.id, "tool_name": call.name, "arguments": args, "step": step})
+            self._session.publish("tool.request",
+                                  {"request_id": call.id, "tool_name": call.name, "arguments": args, "step": step})
             result = await self._execute(call, args)
         except ToolError as exc:
             result = ToolResult(output=f"Error: {exc}", success=False)
         output = cap_tool_output(result.output)
         self._record(call, args, output, result.success)
-        publish(self._session, "tool.response",
-                {"request_id": call.id, "tool_name": call.name, "output": output, "success": result.success,
-                 "step": step})
+        self._session.publish("tool.response", {"request_id": call.id, "tool_name": call.name, "output": output,
+                                                "success": result.success, "step": step})
         await self._sink.emit(
             ToolCallCompleteEvent(
                 tool_call_id=call.id,

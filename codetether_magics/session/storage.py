@@ -178,8 +178,8 @@ def save_file(session: "Session", path: Path, force: bool = False) -> bool:
 
 
 def _save_locked(session: "Session", path: Path, force: bool) -> bool:
+    data = encode_session(session)  # before the lock: it serialises every writer of the folder
     with file_lock(path):
-        data = encode_session(session)
         on_disk = stamp_of(path)
         expected = session._disk_stamp if session._path == path else None
         if on_disk is not None and on_disk != expected and not force:

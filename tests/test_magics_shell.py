@@ -182,12 +182,16 @@ def test_new_resume_session_bind_title_model(shell, server, tmp_path, isolated_e
     out = capsys.readouterr().out
     assert f"%codetether resume {first_id}" in out
     assert (isolated_environment / "sessions" / f"{first_id}.json").exists()
+    fresh = json.loads((tmp_path / "notebook.codetether.json").read_text())
+    assert fresh["id"] != first_id and fresh["messages"] == []  # the notebook's file now holds the new one
 
     # --session ID continues the old conversation: its history goes with the request.
     server.enqueue(Turn.text("Continued.", expect_user_text="Second question."))
     shell.run_cell(f"%%codetether --session {first_id}\nSecond question.")
     history = [m["content"] for m in server.model_requests[-1].body["messages"] if m["role"] == "user"]
     assert history == ["First question.", "Second question."]
+    resumed = json.loads((tmp_path / "notebook.codetether.json").read_text())
+    assert (resumed["id"], resumed["metadata"]["notebook"]) == (first_id, "notebook.ipynb")
 
     shell.user_ns["x"] = "expanded"
     shell.run_cell("%codetether title My analysis of {x} for $5")

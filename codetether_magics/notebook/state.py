@@ -57,10 +57,7 @@ class NotebookState:
         if old.messages:
             await _archive(old)
             archived = old.id
-        location = self.location()
-        self.session = await _new_for(location, model=old.metadata.model)
-        self._location = location
-        await save_session(self.session, location.transcript, replace=True)
+        await self._adopt(await _new_for(self.location(), model=old.metadata.model))
         return self.session, archived
 
     async def resume(self, session_id: str) -> Any:
@@ -73,12 +70,16 @@ class NotebookState:
         resumed = await Session.load(session_id)
         if current.messages:
             await _archive(current)
-        location = self.location()
-        resumed.metadata.notebook = location.path.name
-        self.session = resumed
-        self._location = location
-        await save_session(resumed, location.transcript, replace=True)
+        await self._adopt(resumed)
         return resumed
+
+    async def _adopt(self, session: Any) -> None:
+        """Make ``session`` the notebook's conversation and write it beside the notebook,
+        replacing the conversation that file held (the caller archived it first)."""
+        location = self.location()
+        session.metadata.notebook = location.path.name
+        self.session, self._location = session, location
+        await session.save(location.transcript, force=True)
 
     async def for_cell(self, options: Any) -> Any:
         """The session a ``%%codetether`` cell talks to, after ``--new`` / ``--session``."""
@@ -93,7 +94,9 @@ class NotebookState:
         """Make sure the loop's saves go to the file beside the notebook, not the data dir,
         and that the session's directory exists here (a notebook moves between machines)."""
         session.metadata.directory = self.tool_root(session)
-        await bind_to_file(session, self.location().transcript)
+        transcript = self.location().transcript
+        if session.path is None or Path(session.path).absolute() != transcript.absolute():
+            await session.save(transcript)
 
     def tool_root(self, session: Any) -> str:
         """Where file tools work: the session's directory if it exists here, else the notebook's folder."""
@@ -136,15 +139,3 @@ async def _archive(session: Any) -> None:
     from ..session.paths import session_path
 
     await session.model_copy(deep=True).save(session_path(session.id), force=True)
-
-
-async def save_session(session: Any, path: Path, *, replace: bool = False) -> None:
-    """Bind ``session`` to ``path`` and write it; ``replace`` overwrites the conversation
-    that file held (the caller archived it first)."""
-    await session.save(path, force=replace)
-
-
-async def bind_to_file(session: Any, path: Path) -> None:
-    """Make sure the loop's saves go to the notebook's file, not the data dir."""
-    if session.path is None or Path(session.path).absolute() != path.absolute():
-        await session.save(path)

@@ -30,15 +30,15 @@ result), the session is saved and ``CancelledError`` propagates.
 from __future__ import annotations
 
 import asyncio
-import inspect
 import logging
 import os
+from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable, Sequence
 
 from ..errors import CodeTetherError
 from ..providers.base import ModelRequest, Provider
-from ..session.core import DEFAULT_MAX_STEPS, SessionResult
-from ..session.model import ImageAttachment, ImagePart, Message, TextPart, utc_now
+from ..session.core import DEFAULT_MAX_STEPS, Session, SessionResult
+from ..session.model import ImageAttachment, ImagePart, Message, TextPart
 from .emit import EventSink
 from .events import DoneEvent, ErrorEvent, TextChunkEvent, TextCompleteEvent, ThinkingEvent, UsageReportEvent
 from .prompts import default_system_prompt
@@ -57,7 +57,7 @@ INTERRUPTED_NOTE = "[interrupted by the user]"
 
 
 async def run_prompt(
-    session: Any,
+    session: Session,
     message: str,
     images: list[ImageAttachment],
     events: Any,
@@ -100,7 +100,7 @@ async def run_prompt(
     turn = _Turn(
         session, sink, provider, model_id, tool_list, approver,
         system=system if system is not None else default_system_prompt(directory, tool_list),
-        max_steps=limit, retry_delays=retry_delays, save=save, sleep=sleep,
+        max_steps=limit, retry_delays=retry_delays, save_enabled=save, sleep=sleep,
         heartbeat_interval=heartbeat_interval, title_model_call=title_model_call,
     )
     return await turn.run(message, images)
@@ -121,15 +121,15 @@ def _check_inputs(message: Any, images: Any) -> None:
             )
 
 
-def _max_steps(value: int | None, session: Any) -> int:
-    chosen = value if value is not None else getattr(session, "max_steps", None)
+def _max_steps(value: int | None, session: Session) -> int:
+    chosen = value if value is not None else session.max_steps
     chosen = DEFAULT_MAX_STEPS if chosen is None else chosen
     if isinstance(chosen, bool) or not isinstance(chosen, int) or chosen < 1:
         raise ValueError(f"max_steps must be a whole number >= 1 (or None for {DEFAULT_MAX_STEPS}), got {chosen!r}")
     return chosen
 
 
-def _choose_model(session: Any, registry: Any, model: str | None) -> tuple[Provider, str]:
+def _choose_model(session: Session, registry: Any, model: str | None) -> tuple[Provider, str]:
     chosen = model or session.metadata.model or registry.default_model()
     provider, model_id = registry.resolve_model(chosen)
     session.metadata.model = f"{provider.name}/{model_id}"
@@ -149,46 +149,38 @@ def _user_message(text: str, images: list[ImageAttachment]) -> Message:
     return Message(role="user", content=parts)
 
 
-async def _maybe_await(value: Any) -> Any:
-    return await value if inspect.isawaitable(value) else value
+def _add_note(message: Message, text: str, note: str) -> str:
+    """Append ``note`` to ``message`` as a text part of its own, after a blank line when ``text`` is not empty;
+    return ``text`` with the note."""
+    tail = ("\n\n" if text else "") + note
+    message.content.append(TextPart(text=tail))
+    return text + tail
 
 
 # -- one turn -----------------------------------------------------------------------
 
 
+@dataclass
 class _Turn:
-    def __init__(
-        self,
-        session: Any,
-        sink: EventSink,
-        provider: Provider,
-        model_id: str,
-        tools: list[Tool],
-        approver: Approver | None,
-        *,
-        system: str,
-        max_steps: int,
-        retry_delays: Sequence[float],
-        save: bool,
-        sleep: Callable[[float], Awaitable[Any]],
-        heartbeat_interval: float,
-        title_model_call: bool,
-    ) -> None:
-        self.session = session
-        self.sink = sink
-        self.provider = provider
-        self.model_id = model_id
-        self.tools = tools
-        self.system = system
-        self.max_steps = max_steps
-        self.retry_delays = retry_delays
-        self.save_enabled = save
-        self.sleep = sleep
-        self.title_model_call = title_model_call
-        self.runner = ToolRunner(session, sink, tools, approver, heartbeat_interval=heartbeat_interval,
-                                 save=self.save)
-        self.texts: list[str] = []  # each step's text, in order
-        self.stream: StepStream | None = None  # the model call in flight, if any
+    session: Session
+    sink: EventSink
+    provider: Provider
+    model_id: str
+    tools: list[Tool]
+    approver: Approver | None
+    system: str
+    max_steps: int
+    retry_delays: Sequence[float]
+    save_enabled: bool
+    sleep: Callable[[float], Awaitable[Any]]
+    heartbeat_interval: float
+    title_model_call: bool
+    texts: list[str] = field(default_factory=list)  # each step's text, in order
+    stream: StepStream | None = None  # the model call in flight, if any
+
+    def __post_init__(self) -> None:
+        self.runner = ToolRunner(self.session, self.sink, self.tools, self.approver,
+                                 heartbeat_interval=self.heartbeat_interval, save=self.save)
 
     async def save(self) -> None:
         if self.save_enabled:
@@ -212,7 +204,7 @@ class _Turn:
         first_turn = self.session.title is None
         self.session.add_message(_user_message(message, images))
         if first_turn:
-            await _maybe_await(self.session.generate_title())
+            await self.session.generate_title()
         try:
             await self.save()
             text = await self.steps()  # each step and tool call saves what it added
@@ -261,9 +253,7 @@ class _Turn:
         message = builder.message(without_tool_calls=outcome.cut is not None)
         step_text = builder.text
         if outcome.cut is not None:
-            note = f"[answer cut off: {outcome.cut}]"
-            message.content.append(TextPart(text=("\n\n" if step_text else "") + note))
-            step_text = step_text + ("\n\n" if step_text else "") + note
+            step_text = _add_note(message, step_text, f"[answer cut off: {outcome.cut}]")
             await self.sink.emit(TextChunkEvent(text=prefix + step_text))
         if message.content:
             self.session.add_message(message)
@@ -300,12 +290,7 @@ class _Turn:
         title, usage = await model_title(self.provider, self.model_id, first_message)
         self.session.usage.add(usage)
         if title:
-            setter = getattr(self.session, "set_title", None)
-            if callable(setter):
-                setter(title)
-            else:
-                self.session.title = title
-                self.session.updated_at = utc_now()
+            self.session.set_title(title)
 
     def keep_partial(self) -> None:
         """On cancellation: keep what the model call in flight streamed, without its never-run tool calls."""
@@ -313,6 +298,6 @@ class _Turn:
         if stream is None or not stream.builder.has_content():
             return
         message = stream.builder.message(without_tool_calls=True)
-        message.content.append(TextPart(text=("\n\n" if stream.builder.text else "") + INTERRUPTED_NOTE))
+        _add_note(message, stream.builder.text, INTERRUPTED_NOTE)
         self.session.add_message(message)
         self.session.usage.add(stream.builder.usage)

@@ -15,13 +15,13 @@ import os
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import BinaryIO, Iterator
 
 from ..errors import SessionError, SessionNotFoundError, SessionTooLargeError
 
 __all__ = [
     "DiskStamp", "MAX_SESSION_BYTES", "file_lock", "not_found", "open_for_reading", "read_file",
-    "stamp_of", "unwritable", "write_atomic",
+    "stamp_of", "stamp_of_open", "unwritable", "write_atomic",
 ]
 
 MAX_SESSION_BYTES = 512 * 1024 * 1024
@@ -46,10 +46,17 @@ def stamp_of(path: Path) -> DiskStamp | None:
     """The stamp of the file now on disk, or None when there is none."""
     try:
         with open(path, "rb") as handle:
-            st = os.fstat(handle.fileno())
-            return _stamp(st, handle.read(_HEAD))
+            return stamp_of_open(handle)
     except FileNotFoundError:
         return None
+
+
+def stamp_of_open(handle: BinaryIO) -> DiskStamp:
+    """The stamp of an open file, which is left positioned at its start."""
+    st = os.fstat(handle.fileno())
+    head = handle.read(_HEAD)
+    handle.seek(0)
+    return _stamp(st, head)
 
 
 def not_found(path: Path, what: str) -> SessionNotFoundError:
@@ -81,7 +88,7 @@ def unwritable(path: Path, exc: OSError) -> SessionError:
     )
 
 
-def open_for_reading(path: Path, what: str):
+def open_for_reading(path: Path, what: str) -> BinaryIO:
     try:
         return open(path, "rb")
     except FileNotFoundError:

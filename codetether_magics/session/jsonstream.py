@@ -10,9 +10,9 @@ read chunk. It only finds where values start and end (strings, escapes, nesting)
 from __future__ import annotations
 
 import re
+from typing import BinaryIO, Iterator
 
 import orjson
-from typing import BinaryIO, Iterator
 
 __all__ = ["JsonStream", "JsonStreamError"]
 

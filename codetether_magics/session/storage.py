@@ -9,7 +9,6 @@ last saved it, so two writers of one session never silently lose a turn.
 
 from __future__ import annotations
 
-import os
 from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +19,17 @@ import orjson
 from ..errors import SessionConflictError
 from . import index
 from .codec import check_id, corrupt_error, decode_session, encode_session, session_from_dict
-from .files import DiskStamp, file_lock, not_found, open_for_reading, read_file, stamp_of, unwritable, write_atomic
+from .files import (
+    DiskStamp,
+    file_lock,
+    not_found,
+    open_for_reading,
+    read_file,
+    stamp_of,
+    stamp_of_open,
+    unwritable,
+    write_atomic,
+)
 from .header import SessionSummary, read_header, try_read_header
 from .jsonstream import JsonStream, JsonStreamError
 from .paths import session_path, sessions_dir, validate_id
@@ -123,9 +132,9 @@ def tail_load_file(
         raise ValueError(f"window must be 0 or more, not {window}")
     fields: dict[str, object] = {}
     dropped = 0
-    stamp = stamp_of(path)  # before reading: a change while we read shows up as a conflict later
     handle = open_for_reading(path, repr(expected_id) if expected_id else f"file {path}")
     with handle:
+        stamp = stamp_of_open(handle)  # before reading: a change while we read shows up as a conflict later
         stream = JsonStream(handle)
         try:
             for key in stream.iter_object_keys():
@@ -143,11 +152,10 @@ def tail_load_file(
                 raise JsonStreamError("unexpected data after the session object")
         except (JsonStreamError, ValueError) as exc:
             raise corrupt_error(path, str(exc) or "empty file") from None
-        file_bytes = os.fstat(handle.fileno()).st_size
     session = session_from_dict(fields, path, model)
     check_id(session.id, expected_id, path)
     bind(session, path, stamp, -1)
-    return TailLoad(session=session, dropped=dropped, file_bytes=file_bytes)
+    return TailLoad(session=session, dropped=dropped, file_bytes=stamp.size)
 
 
 # -- save -----------------------------------------------------------------------

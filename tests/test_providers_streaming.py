@@ -235,6 +235,20 @@ async def test_key_never_in_errors_repr_or_logs(case, caplog):
         assert API_KEY not in text
 
 
+@pytest.mark.parametrize("text_first", ["", "Some text"])
+async def test_key_echoed_in_an_error_event_never_reaches_the_error(case, caplog, text_first):
+    caplog.set_level(logging.DEBUG)
+    steps = [{"type": "text", "text": text_first}] if text_first else []
+    case.server.enqueue(Turn([*steps, {"type": "error_event", "message": f"Key {API_KEY} is over its quota",
+                                       "error_type": "rate_limit_error"}]))
+    with pytest.raises((ProviderHTTPError, ProviderStreamError)) as caught:
+        await collect(case.provider(), ask())
+    assert "is over its quota" in str(caught.value) and "***" in str(caught.value)
+    assert getattr(caught.value, "partial", False) is bool(text_first)
+    for text in (str(caught.value), getattr(caught.value, "message", ""), repr(caught.value), caplog.text):
+        assert API_KEY not in text
+
+
 async def test_wrong_key_gets_the_servers_401(case):
     cls = type(case.provider())
     base = case.server.openai_base_url if case.protocol == "openai" else case.server.anthropic_base_url

@@ -148,24 +148,24 @@ def error_message(raw: bytes, status: int) -> str:
 
 @asynccontextmanager
 async def open_stream(client: httpx.AsyncClient | None, provider: str, url: str, *, headers: Mapping[str, str],
-                      body: dict[str, Any], secrets: Iterable[str | None] = ()) -> AsyncIterator[httpx.Response]:
+                      body: dict[str, Any]) -> AsyncIterator[httpx.Response]:
     """POST ``body`` and yield the streaming response.
 
     An error status becomes ``ProviderHTTPError``; a transport failure (while
     connecting or while the body streams) becomes ``ProviderConnectionError``. Without
     an injected client a fresh one is made and closed here: a pooled client is bound
     to the event loop it first ran on, and a notebook may run prompts on several loops.
+    Secrets are scrubbed from these errors by ``guard_partial``, the one exit of a stream.
     """
-    secrets = list(secrets)
     own_client = client is None
     client = client or create_http_client()
     try:
         async with client.stream("POST", url, headers=dict(headers), json=body) as response:
             if response.status_code >= 400:
                 raw = await response.aread()
-                raise ProviderHTTPError(response.status_code, redact(error_message(raw, response.status_code), secrets),
+                raise ProviderHTTPError(response.status_code, error_message(raw, response.status_code),
                                         provider=provider, retry_after=parse_retry_after(response.headers))
-            await _expect_event_stream(response, provider, secrets)
+            await _expect_event_stream(response, provider)
             yield response
     except httpx.UnsupportedProtocol:
         raise ProviderError(f"{provider}: base URL must start with http:// or https:// (got {_origin(url)!r})") \
@@ -176,18 +176,18 @@ async def open_stream(client: httpx.AsyncClient | None, provider: str, url: str,
         raise ProviderConnectionError(f"{provider}: {_timeout_kind(exc)} timed out talking to {_origin(url)}") \
             from None
     except httpx.TransportError as exc:
-        detail = redact(str(exc) or type(exc).__name__, secrets)
+        detail = str(exc) or type(exc).__name__
         raise ProviderConnectionError(f"{provider}: connection to {_origin(url)} failed: {detail}") from None
     finally:
         if own_client:
             await client.aclose()
 
 
-async def _expect_event_stream(response: httpx.Response, provider: str, secrets: list[str | None]) -> None:
+async def _expect_event_stream(response: httpx.Response, provider: str) -> None:
     """A server that ignored ``stream: true`` and answered with one JSON document is a clear error."""
     if response.headers.get("content-type", "").split(";")[0].strip() != "application/json":
         return
-    message = redact(error_message(await response.aread(), response.status_code), secrets)
+    message = error_message(await response.aread(), response.status_code)
     raise ProviderStreamError(f"{provider}: expected a streamed answer (text/event-stream) but the server sent "
                               f"JSON: {message}. Check that the base URL points at a streaming-capable API.")
 
@@ -207,19 +207,38 @@ def _timeout_kind(exc: httpx.TimeoutException) -> str:
 
 
 _CONTENT = (TextDelta, ThinkingDelta, ToolCallDelta)
+_BROKEN = (ProviderConnectionError, ProviderHTTPError, ProviderStreamError)  # failures a partial answer survives
 
 
-async def guard_partial(events: AsyncIterator[ProviderEvent], provider: str) -> AsyncIterator[ProviderEvent]:
-    """Pass ``events`` through; once content has arrived, a failure becomes
-    ``ProviderStreamError(partial=True)`` so the loop keeps it instead of retrying."""
+async def guard_partial(events: AsyncIterator[ProviderEvent], provider: str,
+                        secrets: Iterable[str | None] = ()) -> AsyncIterator[ProviderEvent]:
+    """Pass ``events`` through. Every error leaving here has ``secrets`` scrubbed from it (servers echo
+    keys in error bodies and in error events inside a stream); once content has arrived, a failure
+    becomes ``ProviderStreamError(partial=True)`` so the loop keeps it instead of retrying."""
     got_content = False
     async with aclosing(events):
         try:
             async for event in events:
                 got_content = got_content or isinstance(event, _CONTENT)
                 yield event
-        except (ProviderConnectionError, ProviderHTTPError, ProviderStreamError) as exc:
-            if got_content and not getattr(exc, "partial", False):
-                raise ProviderStreamError(f"{provider}: the stream broke after part of the answer arrived: {exc}",
+        except ProviderError as exc:
+            error = _scrubbed(exc, list(secrets))
+            if got_content and isinstance(error, _BROKEN) and not getattr(error, "partial", False):
+                raise ProviderStreamError(f"{provider}: the stream broke after part of the answer arrived: {error}",
                                           partial=True) from None
-            raise
+            if error is exc:
+                raise
+            raise error from None
+
+
+def _scrubbed(exc: ProviderError, secrets: list[str | None]) -> ProviderError:
+    """``exc`` itself when it names no secret, else the same error with the secrets replaced."""
+    text = str(exc)
+    if redact(text, secrets) == text:
+        return exc
+    if isinstance(exc, ProviderHTTPError):
+        return ProviderHTTPError(exc.status_code, redact(exc.message, secrets), provider=exc.provider,
+                                 retry_after=exc.retry_after)
+    if isinstance(exc, ProviderStreamError):
+        return ProviderStreamError(redact(text, secrets), partial=exc.partial)
+    return type(exc)(redact(text, secrets))

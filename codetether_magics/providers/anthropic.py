@@ -47,7 +47,7 @@ class AnthropicProvider:
         return f"AnthropicProvider(name={self.name!r}, base_url={self.base_url!r})"
 
     def stream(self, request: ModelRequest) -> AsyncIterator[ProviderEvent]:
-        return guard_partial(self._events(request), self.name)
+        return guard_partial(self._events(request), self.name, [self._api_key])
 
     @property
     def messages_url(self) -> str:
@@ -79,7 +79,7 @@ class AnthropicProvider:
 
     async def _events(self, request: ModelRequest) -> AsyncIterator[ProviderEvent]:
         async with open_stream(self._client, self.name, self.messages_url, headers=self._request_headers(),
-                               body=self._request_body(request), secrets=[self._api_key]) as response:
+                               body=self._request_body(request)) as response:
             async for sse in parse_sse(response.aiter_lines()):
                 data = load_event_json(sse.data, self.name)
                 if data.get("type", sse.event) == "message_stop":

@@ -41,7 +41,7 @@ class OpenAIProvider:
         return f"OpenAIProvider(name={self.name!r}, base_url={self.base_url!r})"
 
     def stream(self, request: ModelRequest) -> AsyncIterator[ProviderEvent]:
-        return guard_partial(self._events(request), self.name)
+        return guard_partial(self._events(request), self.name, [self._api_key])
 
     # -- request -------------------------------------------------------------------
 
@@ -94,7 +94,7 @@ class OpenAIProvider:
     async def _events(self, request: ModelRequest) -> AsyncIterator[ProviderEvent]:
         url = self.base_url + "/chat/completions"
         async with open_stream(self._client, self.name, url, headers=self._request_headers(),
-                               body=self._request_body(request), secrets=[self._api_key]) as response:
+                               body=self._request_body(request)) as response:
             finished = False
             async for sse in parse_sse(response.aiter_lines()):
                 if sse.data.strip() == "[DONE]":

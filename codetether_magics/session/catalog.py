@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 
 from . import index
-from .header import SessionSummary, directory_key, parse_time, try_read_header
+from .header import DirectoryKeys, SessionSummary, directory_key, parse_time, try_read_header
 from .paths import sessions_dir
 
 __all__ = ["latest_summary", "list_summaries", "scan"]
@@ -52,15 +52,7 @@ def scan(count_messages: bool = False) -> list[SessionSummary]:
     return [summary for summary in found if summary is not None]
 
 
-class _Keys(dict):
-    """``directory_key`` memoised for one scan (many files share a few directories)."""
-
-    def __missing__(self, directory: str | None) -> str:
-        self[directory] = value = directory_key(directory)
-        return value
-
-
-def _matches(summary: SessionSummary, key: str | None, keys: _Keys) -> bool:
+def _matches(summary: SessionSummary, key: str | None, keys: DirectoryKeys) -> bool:
     return key is None or keys[summary.directory] == key
 
 
@@ -74,7 +66,7 @@ def _from_index(directory: str | None, signature: list[int]) -> SessionSummary |
     if summary.updated_at != parse_time(entry.get("updated_at")):
         return None
     key = None if directory is None else directory_key(directory)
-    return summary if _matches(summary, key, _Keys()) else None
+    return summary if _matches(summary, key, DirectoryKeys()) else None
 
 
 def latest_summary(directory: str | os.PathLike[str] | None) -> SessionSummary | None:
@@ -87,14 +79,14 @@ def latest_summary(directory: str | os.PathLike[str] | None) -> SessionSummary |
         return cached
     summaries = [s for s in (try_read_header(path) for path, _ in candidates) if s is not None]
     index.replace_latest(summaries, signature)
-    key, keys = (None if directory is None else directory_key(directory)), _Keys()
+    key, keys = (None if directory is None else directory_key(directory)), DirectoryKeys()
     matching = [s for s in summaries if _matches(s, key, keys)]
     return max(matching, key=lambda s: s.sort_key, default=None)
 
 
 def list_summaries(directory: str | os.PathLike[str] | None = None) -> list[SessionSummary]:
     """Every session (of ``directory``, when given), newest first, with message counts."""
-    key, keys = (None if directory is None else directory_key(os.fspath(directory))), _Keys()
+    key, keys = (None if directory is None else directory_key(os.fspath(directory))), DirectoryKeys()
     newest: dict[str, SessionSummary] = {}  # one row per id: a copy in two places shows once
     for summary in scan(count_messages=True):
         if _matches(summary, key, keys) and (

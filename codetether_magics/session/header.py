@@ -19,7 +19,7 @@ import orjson
 
 from .jsonstream import JsonStream, JsonStreamError
 
-__all__ = ["SessionSummary", "directory_key", "parse_time", "read_header", "try_read_header"]
+__all__ = ["DirectoryKeys", "SessionSummary", "directory_key", "parse_time", "read_header", "try_read_header"]
 
 log = logging.getLogger(__name__)
 _ARRAYS = ("messages", "tool_uses")
@@ -46,6 +46,14 @@ def parse_time(value: Any) -> datetime:
 def directory_key(directory: str | os.PathLike[str] | None) -> str:
     """The form in which directories are compared: absolute, symlinks resolved."""
     return os.path.realpath(directory) if directory else ""
+
+
+class DirectoryKeys(dict):
+    """``directory_key`` memoised for one scan (many files share a few directories)."""
+
+    def __missing__(self, directory: str | None) -> str:
+        self[directory] = value = directory_key(directory)
+        return value
 
 
 @dataclass(frozen=True)

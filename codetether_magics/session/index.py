@@ -19,7 +19,7 @@ from typing import Any, Iterable
 import orjson
 
 from .files import file_lock, write_atomic
-from .header import SessionSummary, directory_key, parse_time
+from .header import DirectoryKeys, SessionSummary, directory_key, parse_time
 from .paths import data_dir
 
 __all__ = ["forget", "known_paths", "latest_entry", "lookup_path", "record_location", "replace_latest"]
@@ -77,10 +77,8 @@ def record_location(session_id: str, path: Path) -> None:
 def replace_latest(headers: Iterable[SessionSummary], signature: list[int]) -> None:
     """After a full scan: the latest session of every directory, valid while ``signature`` holds."""
     latest: dict[str, SessionSummary] = {}
-    keys: dict[str | None, str] = {}
+    keys = DirectoryKeys()
     for header in headers:
-        if header.directory not in keys:
-            keys[header.directory] = directory_key(header.directory)
         key = keys[header.directory]
         if key not in latest or header.sort_key > latest[key].sort_key:
             latest[key] = header

@@ -91,7 +91,7 @@ def resolve_path(session_id: str) -> Path:
     other = try_read_header(elsewhere)
     if other is None or other.id != session_id:
         return path
-    mine = try_read_header(path) if path.exists() else None
+    mine = try_read_header(path)  # None when there is no such file
     return path if mine is not None and mine.sort_key >= other.sort_key else elsewhere
 
 

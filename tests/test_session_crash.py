@@ -70,12 +70,14 @@ async def test_two_processes_saving_one_session_lose_no_turn(isolated_environmen
     turns = 15
     children = [_spawn("race", session.id, name, str(turns), data_dir=isolated_environment)
                 for name in ("A", "B")]
-    time.sleep(0.3)
+    for child in children:
+        _wait_for_line(child, "ready")  # both hold the same version of the file
     (isolated_environment / "go").write_text("go")
     outputs = [child.communicate(timeout=60) for child in children]
     for child, (out, err) in zip(children, outputs):
         assert child.returncode == 0, err
         assert out.startswith("conflicts")
+    assert sum(int(out.split()[1]) for out, _ in outputs) >= 1  # the loser of the first save was refused
     texts = [m.text for m in (await Session.load(session.id)).messages]
     assert sorted(texts) == sorted(f"{name}-{i}" for name in "AB" for i in range(turns))
     for name in "AB":  # each writer's turns stay in its own order

@@ -1,7 +1,8 @@
 """A child process for the crash and two-writer tests.
 
     python -m tests.support.session_writer loop ID          # save forever, printing "saved N"
-    python -m tests.support.session_writer race ID NAME N   # N turns, reloading on conflict
+    python -m tests.support.session_writer race ID NAME N   # load, print "ready", wait for <data dir>/go,
+                                                            # then N turns, reloading on conflict
 
 CODETETHER_DATA_DIR comes from the environment.
 """
@@ -38,11 +39,13 @@ async def save_forever(session_id: str) -> None:
 
 
 async def race(session_id: str, name: str, turns: int) -> None:
+    # Both writers load the same version before either saves, so the second first save must conflict.
+    session = await Session.load(session_id)
+    print("ready", flush=True)
     go = os.path.join(os.environ["CODETETHER_DATA_DIR"], "go")
     while not os.path.exists(go):
         time.sleep(0.005)
     conflicts = 0
-    session = await Session.load(session_id)
     for turn in range(turns):
         while True:
             session.add_message(Message.user(f"{name}-{turn}"))

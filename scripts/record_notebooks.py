@@ -38,11 +38,13 @@ from example_notebooks import EXAMPLES, Example  # noqa: E402
 
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 
-# Provider settings that must not leak into a recording from the recorder's own shell.
+# Provider settings that must not leak into a recording from the recorder's own shell (the
+# config file is pointed at a file that does not exist, in ``record``).
 _CLEARED = (
     "OPENAI_API_KEY", "OPENAI_BASE_URL", "ANTHROPIC_API_KEY", "ANTHROPIC_BASE_URL", "OPENROUTER_API_KEY",
     "GROQ_API_KEY", "DEEPSEEK_API_KEY", "MISTRAL_API_KEY", "OLLAMA_HOST", "VAULT_ADDR", "VAULT_TOKEN",
-    "VAULT_ROLE", "CODETETHER_MODEL", "CODETETHER_REPLAY", "CODETETHER_NOTEBOOK", "JPY_SESSION_NAME",
+    "VAULT_ROLE", "VAULT_MOUNT", "VAULT_SECRETS_PATH", "CODETETHER_MODEL", "CODETETHER_REPLAY",
+    "CODETETHER_NOTEBOOK", "JPY_SESSION_NAME",
 )
 
 
@@ -90,7 +92,8 @@ def record(example: Example, folder: Path = NOTEBOOKS) -> list[str]:
     key = "sk-test-" + secrets.token_hex(12)
     with tempfile.TemporaryDirectory(prefix="codetether-record-") as data_dir, \
             ScriptedModelServer(example.turns(), api_key=key) as server:
-        env = {"OPENAI_BASE_URL": server.openai_base_url, "OPENAI_API_KEY": key, "CODETETHER_DATA_DIR": data_dir}
+        env = {"OPENAI_BASE_URL": server.openai_base_url, "OPENAI_API_KEY": key, "CODETETHER_DATA_DIR": data_dir,
+               "CODETETHER_CONFIG": os.path.join(data_dir, "no-config.toml")}  # not the recorder's own config
         with _kernel_environment(env):
             # No widget state: JupyterLab shows the text/html fallback of a saved view anyway, and
             # the state holds durations that would change the file on every re-recording.

@@ -176,10 +176,15 @@ def test_a_prompt_with_no_recorded_turn_says_which_cell_and_how_to_record(tmp_pa
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", EXAMPLES)
-def test_re_recording_reproduces_the_committed_notebook(tmp_path, name):
+def test_re_recording_reproduces_the_committed_notebook(tmp_path, monkeypatch, name):
     """scripts/record_notebooks.py, live against the scripted server in a fresh folder, reports no
     problem and gives the committed cells and outputs (images aside: they depend on fonts).
-    When this fails after a change to the magic's or the view's output, re-record the notebooks."""
+    When this fails after a change to the magic's or the view's output, re-record the notebooks.
+    The recorder's own config file (here one naming another provider) must not reach the kernel."""
+    config = tmp_path / "user-config.toml"
+    config.write_text('default_model = "anthropic/claude-elsewhere"\n'
+                      '[providers.anthropic]\napi_key = "sk-ant-user-config"\nbase_url = "http://127.0.0.1:9"\n')
+    monkeypatch.setenv("CODETETHER_CONFIG", str(config))
     assert record_notebooks.record(RECORDED_EXAMPLES[name], folder=tmp_path) == []
     fresh, committed = nbformat.read(tmp_path / f"{name}.ipynb", as_version=4), _notebook(name)
     assert [(c.id, c.cell_type, c.source) for c in fresh.cells] == \

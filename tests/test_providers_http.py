@@ -13,7 +13,7 @@ import pytest
 
 from codetether_magics.errors import ProviderConnectionError, ProviderError
 from codetether_magics.providers._http import (DEFAULT_TIMEOUT, create_http_client, error_message,
-                                               parse_retry_after, proxy_mounts, ssl_verify)
+                                               parse_retry_after, proxy_mounts, ssl_verify, stream_error)
 from codetether_magics.providers._sse import parse_sse
 from codetether_magics.providers.base import ModelRequest, TextDelta
 from codetether_magics.providers.openai import OpenAIProvider
@@ -106,6 +106,19 @@ def test_retry_after_forms():
 ])
 def test_error_message_shapes(body, expected):
     assert error_message(body, 502) == expected
+
+
+@pytest.mark.parametrize("error, status, message", [
+    ({"message": "Upstream overloaded", "code": 502}, 502, "Upstream overloaded"),  # OpenRouter: an int code
+    ({"message": "bad tool schema", "type": "invalid_request_error", "code": None}, 400, "bad tool schema"),
+    ({"type": "overloaded_error", "message": "Overloaded"}, 529, "Overloaded"),
+    ({"type": "rate_limit_error"}, 429, "rate_limit_error"),
+    ({"detail": "worker crashed", "code": "internal"}, 500, "worker crashed"),
+    ("model went away", 500, "model went away"),
+])
+def test_stream_error_shapes(error, status, message):
+    raised = stream_error(error, "p")
+    assert (raised.status_code, raised.message, raised.provider) == (status, message, "p")
 
 
 async def test_sse_parser_rules():

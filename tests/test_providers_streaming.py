@@ -207,6 +207,14 @@ async def test_error_event_before_content_is_a_retryable_http_error(case):
     assert caught.value.retryable
 
 
+async def test_error_event_for_a_bad_request_is_not_retryable(case):
+    case.server.enqueue(Turn([{"type": "error_event", "message": "prompt is too long",
+                               "error_type": "invalid_request_error"}]))
+    with pytest.raises(ProviderHTTPError, match="prompt is too long") as caught:
+        await collect(case.provider(), ask())
+    assert caught.value.status_code == 400 and not caught.value.retryable
+
+
 async def test_read_timeout_is_a_connection_error(case):
     case.server.enqueue(Turn.hang())
     async with httpx.AsyncClient(timeout=httpx.Timeout(5.0, read=0.3)) as client:

@@ -25,8 +25,8 @@ import httpx
 from ..errors import ProviderConnectionError, ProviderError, ProviderHTTPError, ProviderStreamError
 from .base import ProviderEvent, TextDelta, ThinkingDelta, ToolCallDelta
 
-__all__ = ["DEFAULT_TIMEOUT", "create_http_client", "guard_partial", "open_stream", "parse_retry_after",
-           "proxy_mounts", "redact"]
+__all__ = ["DEFAULT_TIMEOUT", "create_http_client", "error_message", "guard_partial", "open_stream",
+           "parse_retry_after", "proxy_mounts", "redact", "ssl_verify", "stream_error"]
 
 DEFAULT_TIMEOUT = httpx.Timeout(connect=10.0, read=300.0, write=60.0, pool=10.0)
 _MAX_ERROR_TEXT = 1000
@@ -134,16 +134,40 @@ def error_message(raw: bytes, status: int) -> str:
         error = data.get("error", data)
         if isinstance(error, str):
             return error[:_MAX_ERROR_TEXT]
-        if isinstance(error, dict):
-            for key in ("message", "detail", "msg"):
-                if isinstance(error.get(key), str):
-                    return error[key][:_MAX_ERROR_TEXT]
+        message = _message_in(error)
+        if message:
+            return message
     if text.startswith("<"):  # an HTML error page from a proxy or load balancer: its title says enough
         title = re.search(r"<(title|h1)[^>]*>(.*?)</\1>", text, re.IGNORECASE | re.DOTALL)
         text = " ".join(title.group(2).split()) if title else ""
     if text:
         return text[:_MAX_ERROR_TEXT]
     return httpx.codes.get_reason_phrase(status) or "no error message"
+
+
+# Error types in both APIs' error bodies and in-stream errors, as the status each stands for.
+_ERROR_STATUS = {"invalid_request_error": 400, "authentication_error": 401, "permission_error": 403,
+                 "not_found_error": 404, "request_too_large": 413, "rate_limit_error": 429, "api_error": 500,
+                 "overloaded_error": 529}
+
+
+def stream_error(error: Any, provider: str) -> ProviderHTTPError:
+    """An error sent inside a stream (OpenAI ``data: {"error": ...}``, Anthropic ``event: error``) as the
+    HTTP error it stands for, so rate limits and overloads are retried like their status codes."""
+    if not isinstance(error, dict):
+        return ProviderHTTPError(500, str(error)[:_MAX_ERROR_TEXT] or "stream error", provider=provider)
+    code, kind = error.get("code"), error.get("type")
+    kind = kind if isinstance(kind, str) else None
+    status = code if isinstance(code, int) and 400 <= code < 600 else _ERROR_STATUS.get(kind or "", 500)
+    return ProviderHTTPError(status, _message_in(error) or kind or "stream error", provider=provider)
+
+
+def _message_in(error: Any) -> str | None:
+    if isinstance(error, dict):
+        for key in ("message", "detail", "msg"):
+            if isinstance(error.get(key), str):
+                return error[key][:_MAX_ERROR_TEXT]
+    return None
 
 
 @asynccontextmanager

@@ -12,9 +12,9 @@ from typing import Any, AsyncIterator, Mapping
 
 import httpx
 
-from ..errors import ProviderConnectionError, ProviderHTTPError
+from ..errors import ProviderConnectionError
 from ..session.model import FilePart, ImagePart, TextPart, ThinkingPart, ToolCallPart, ToolResultPart
-from ._http import guard_partial, open_stream
+from ._http import guard_partial, open_stream, stream_error
 from ._sse import load_event_json, parse_sse
 from .base import Finish, ModelRequest, ProviderEvent, TextDelta, ThinkingDelta, ToolCallDelta, ToolSpec, UsageDelta
 
@@ -25,9 +25,6 @@ ANTHROPIC_VERSION = "2023-06-01"
 DEFAULT_MAX_TOKENS = 8192  # the API requires max_tokens
 _FINISH = {"end_turn": "stop", "stop_sequence": "stop", "tool_use": "tool_calls", "max_tokens": "length",
            "refusal": "content_filter"}
-_ERROR_STATUS = {"invalid_request_error": 400, "authentication_error": 401, "permission_error": 403,
-                 "not_found_error": 404, "request_too_large": 413, "rate_limit_error": 429, "api_error": 500,
-                 "overloaded_error": 529}
 
 
 class AnthropicProvider:
@@ -165,7 +162,7 @@ def _parse_event(data: dict[str, Any], provider: str) -> list[ProviderEvent]:
             deltas.append(Finish(_FINISH.get(reason, reason)))
         return deltas
     if kind == "error":
-        raise _stream_error(data.get("error") or {}, provider)
+        raise stream_error(data.get("error") or {}, provider)
     return []  # ping, content_block_stop, and event types added to the API later
 
 
@@ -198,8 +195,3 @@ def _usage(usage: dict[str, Any]) -> UsageDelta:
                       cache_read_tokens=usage.get("cache_read_input_tokens"),
                       cache_write_tokens=usage.get("cache_creation_input_tokens"))
 
-
-def _stream_error(error: dict[str, Any], provider: str) -> ProviderHTTPError:
-    """An ``error`` event, as the HTTP error it stands for (so overloaded/rate limits are retried)."""
-    status = _ERROR_STATUS.get(error.get("type", ""), 500)
-    return ProviderHTTPError(status, error.get("message") or error.get("type") or "stream error", provider=provider)

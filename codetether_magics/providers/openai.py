@@ -11,9 +11,9 @@ from typing import Any, AsyncIterator, Mapping
 
 import httpx
 
-from ..errors import ProviderConnectionError, ProviderHTTPError
+from ..errors import ProviderConnectionError
 from ..session.model import FilePart, ImagePart, Message, TextPart, ThinkingPart, ToolCallPart, ToolResultPart
-from ._http import guard_partial, open_stream
+from ._http import guard_partial, open_stream, stream_error
 from ._sse import load_event_json, parse_sse
 from .base import Finish, ModelRequest, ProviderEvent, TextDelta, ThinkingDelta, ToolCallDelta, ToolSpec, UsageDelta
 
@@ -144,7 +144,7 @@ def _map_assistant(message: Message) -> dict[str, Any]:
 def _parse_event(data: dict[str, Any], provider: str) -> list[ProviderEvent]:
     """Deltas in one Chat Completions chunk."""
     if data.get("error"):
-        raise _stream_error(data["error"], provider)
+        raise stream_error(data["error"], provider)
     deltas: list[ProviderEvent] = []
     for choice in data.get("choices") or []:
         delta = choice.get("delta") or {}
@@ -172,10 +172,3 @@ def _usage(usage: dict[str, Any]) -> UsageDelta:
     return UsageDelta(prompt_tokens=usage.get("prompt_tokens"), completion_tokens=usage.get("completion_tokens"),
                       cache_read_tokens=cached)
 
-
-def _stream_error(error: Any, provider: str) -> ProviderHTTPError:
-    """An error sent inside the stream, as the HTTP error it stands for (so 429/5xx are retried)."""
-    message = error.get("message", str(error)) if isinstance(error, dict) else str(error)
-    code = error.get("code") if isinstance(error, dict) else None
-    status = code if isinstance(code, int) and 400 <= code < 600 else 500
-    return ProviderHTTPError(status, message, provider=provider)

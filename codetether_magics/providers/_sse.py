@@ -7,9 +7,10 @@ event dispatched at each blank line (or at the end of the stream).
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any, AsyncIterable, AsyncIterator
+
+import orjson
 
 from ..errors import ProviderStreamError
 
@@ -46,9 +47,12 @@ async def parse_sse(lines: AsyncIterable[str]) -> AsyncIterator[SSEEvent]:
 
 
 def load_event_json(data: str, provider: str) -> dict[str, Any]:
-    """The JSON object in one event's ``data``; anything else is a malformed stream."""
+    """The JSON object in one event's ``data``; anything else is a malformed stream.
+
+    orjson (a dependency already, for session files) parses a chunk about four times
+    faster than ``json``: this runs once per streamed chunk."""
     try:
-        value = json.loads(data)
+        value = orjson.loads(data)
     except ValueError:
         raise ProviderStreamError(f"{provider}: malformed event in the stream: {data[:200]!r}") from None
     if not isinstance(value, dict):

@@ -81,6 +81,20 @@ async def test_latest_reads_headers_not_transcripts(workspaces, monkeypatch):
     assert sum(counts) <= 120 * 4096 < total / 5  # one 4 KiB read per file
 
 
+async def test_listing_without_counts_reads_headers_only(workspaces, monkeypatch):
+    expected = _populate(workspaces, count=40, padding=20_000)
+    counted = await list_sessions()
+    counts = []
+    monkeypatch.setattr(header, "open", lambda path, mode="r": _CountingFile(builtins.open(path, mode), counts),
+                        raising=False)
+    listed = await list_sessions(count_messages=False)
+    assert [s.id for s in listed] == [s.id for s in counted] and len(listed) == 40
+    assert {s.message_count for s in listed} == {None} and {s.message_count for s in counted} == {3}
+    assert sum(counts) <= 40 * 4096 < sum(s.file_bytes for s in listed) / 5  # one 4 KiB read per file
+    alpha = await list_sessions_for_directory(str(workspaces[0]), count_messages=False)
+    assert alpha[0].id == expected[workspaces[0]] and len(alpha) == 10
+
+
 async def test_headers_of_files_in_another_key_order_are_still_read(workspaces):
     stamp = times(1)[0]
     seed_order = session_document("seed-layout", str(workspaces[0]), stamp, n_messages=50, padding=1000)

@@ -84,11 +84,17 @@ def latest_summary(directory: str | os.PathLike[str] | None) -> SessionSummary |
     return max(matching, key=lambda s: s.sort_key, default=None)
 
 
-def list_summaries(directory: str | os.PathLike[str] | None = None) -> list[SessionSummary]:
-    """Every session (of ``directory``, when given), newest first, with message counts."""
+def list_summaries(
+    directory: str | os.PathLike[str] | None = None, count_messages: bool = True
+) -> list[SessionSummary]:
+    """Every session (of ``directory``, when given), newest first.
+
+    ``count_messages`` fills ``message_count``, which walks each whole transcript; without it
+    only the headers are read.
+    """
     key, keys = (None if directory is None else directory_key(os.fspath(directory))), DirectoryKeys()
     newest: dict[str, SessionSummary] = {}  # one row per id: a copy in two places shows once
-    for summary in scan(count_messages=True):
+    for summary in scan(count_messages):
         if _matches(summary, key, keys) and (
             summary.id not in newest or summary.sort_key > newest[summary.id].sort_key
         ):

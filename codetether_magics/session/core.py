@@ -300,16 +300,21 @@ class Session(_Model):
         return await run_prompt(self, message, images, events, registry, **options)
 
 
-async def list_sessions() -> list["storage.SessionSummary"]:
-    """Every readable session (data dir and notebook files the index knows), newest first."""
-    return await asyncio.to_thread(catalog.list_summaries, None)
+async def list_sessions(*, count_messages: bool = True) -> list["storage.SessionSummary"]:
+    """Every readable session (data dir and notebook files the index knows), newest first.
+
+    ``count_messages=False`` leaves ``message_count`` None and reads only each file's header
+    instead of walking every transcript.
+    """
+    return await asyncio.to_thread(catalog.list_summaries, None, count_messages)
 
 
 async def list_sessions_for_directory(
-    workspace: str | os.PathLike[str] | None = None,
+    workspace: str | os.PathLike[str] | None = None, *, count_messages: bool = True
 ) -> list["storage.SessionSummary"]:
     """The sessions whose ``metadata.directory`` is ``workspace`` (default: cwd), newest first."""
-    return await asyncio.to_thread(catalog.list_summaries, workspace if workspace is not None else os.getcwd())
+    directory = workspace if workspace is not None else os.getcwd()
+    return await asyncio.to_thread(catalog.list_summaries, directory, count_messages)
 
 
 def _message_payload(session: Session, message: Message) -> dict[str, Any]:

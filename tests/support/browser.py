@@ -23,6 +23,8 @@ from typing import Iterator
 
 import nbformat
 
+from .kernel import make_notebook
+
 CHROMIUM = Path("/usr/bin/chromium")
 
 CHROMIUM_ARGS = [
@@ -46,10 +48,7 @@ def free_port() -> int:
 
 def write_notebook(path: Path, cells: list[str]) -> Path:
     """A fresh notebook of code cells (source strings) with the venv's python3 kernel."""
-    nb = nbformat.v4.new_notebook()
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    nb.cells = [nbformat.v4.new_code_cell(source) for source in cells]
-    nbformat.write(nb, path)
+    nbformat.write(make_notebook(*cells), path)
     return path
 
 

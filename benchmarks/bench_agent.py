@@ -13,7 +13,7 @@ process so that writing the stream does not compete with the measured side for t
 
 Saving is off (``save=False``): storage has its own benchmark (bench_storage.py).
 
-    python -m benchmarks agent        # or: python benchmarks/bench_agent.py [--quick]
+    python -m benchmarks agent [--quick]
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ import asyncio
 import contextlib
 import subprocess
 import sys
+import tempfile
 import time
 from typing import Any
 
@@ -29,20 +30,13 @@ import httpx
 
 from codetether_magics.agent.loop import run_prompt
 from codetether_magics.agent.tooling import Tool
-from codetether_magics.providers.openai import OpenAIProvider
-from codetether_magics.providers.registry import ProviderRegistry
 from codetether_magics.session.core import Session
 from codetether_magics.testing import Turn
 
-KEY = "sk-bench-not-secret"
+from ._loopback import KEY, openai_registry
+
 PER_EVENT_TARGET_US = 50.0  # loop overhead per streamed event
 PER_STEP_TARGET_MS = 5.0  # loop overhead per step (model call + tool call), beyond the raw stream
-
-
-def _registry(provider: OpenAIProvider) -> ProviderRegistry:
-    registry = ProviderRegistry(environ={})
-    registry.register(provider, default_model="bench")
-    return registry
 
 
 async def _noop(args: dict[str, Any]) -> str:
@@ -108,7 +102,7 @@ async def _time_loop(client, server, turns: list[Turn], tmp: str) -> tuple[float
     def on_event(event: Any) -> None:
         counter[0] += 1
 
-    registry = _registry(OpenAIProvider("openai", KEY, server.openai_base_url, http_client=client))
+    registry = openai_registry(server.openai_base_url, client)
     started = time.perf_counter()
     await run_prompt(session, "hi", [], on_event, registry, tools=[NOOP_TOOL], save=False,
                      title_model_call=False, max_steps=len(turns) + 1)
@@ -120,8 +114,6 @@ def _best(samples: list[float]) -> float:
 
 
 async def _measure(quick: bool) -> list[dict[str, Any]]:
-    import tempfile
-
     chunks = 500 if quick else 2000
     steps = 5 if quick else 20
     repeats = 3 if quick else 7
@@ -166,8 +158,3 @@ async def _measure(quick: bool) -> list[dict[str, Any]]:
 
 def run(quick: bool = False) -> list[dict[str, Any]]:
     return asyncio.run(_measure(quick))
-
-
-if __name__ == "__main__":
-    for row in run(quick="--quick" in sys.argv):
-        print(" | ".join(str(row[k]) for k in ("benchmark", "ours", "baseline", "ratio", "target", "ok")))

@@ -12,7 +12,7 @@
    Markdown blocks are kept, only the open one is parsed), against markdown-it rendering the
    whole answer, which is what a naive flush costs.
 
-    python -m benchmarks notebook        # or: python benchmarks/bench_notebook.py [--quick]
+    python -m benchmarks notebook [--quick]
 """
 
 from __future__ import annotations
@@ -29,12 +29,11 @@ import httpx
 from codetether_magics.agent.loop import run_prompt
 from codetether_magics.notebook.render import markdown_to_html
 from codetether_magics.notebook.view import LiveView, ViewState
-from codetether_magics.providers.openai import OpenAIProvider
-from codetether_magics.providers.registry import ProviderRegistry
 from codetether_magics.session.core import Session
 from codetether_magics.testing import ScriptedModelServer, Turn
 
-KEY = "sk-bench-not-secret"
+from ._loopback import KEY, openai_registry
+
 LOAD_TARGET_S = 0.5  # "%load_ext ... takes well under a second"
 FIRST_UPDATE_TARGET_MS = 60.0
 FLUSH_TARGET_MS = 25.0  # at 20 flushes/s, half a core at most
@@ -78,12 +77,6 @@ def _bench_load(repeats: int) -> dict[str, Any]:
     }
 
 
-def _registry(provider: OpenAIProvider) -> ProviderRegistry:
-    registry = ProviderRegistry(environ={})
-    registry.register(provider, default_model="bench")
-    return registry
-
-
 # Each measurement opens its own client (a fresh connection for both paths): on a reused
 # keep-alive connection the loopback server's small writes can stall ~40 ms (Nagle against
 # delayed ACK), which would make either side look slow by accident.
@@ -109,12 +102,6 @@ async def _first_answer_byte(server: ScriptedModelServer, turn: Turn, first_word
 
 async def _through_view(server: ScriptedModelServer, turn: Turn,
                         first_word: str) -> tuple[float, LiveView, int, float]:
-    async with httpx.AsyncClient(timeout=30.0) as client:
-        return await _through_view_with(client, server, turn, first_word)
-
-
-async def _through_view_with(client: httpx.AsyncClient, server: ScriptedModelServer, turn: Turn,
-                             first_word: str) -> tuple[float, LiveView, int, float]:
     """Seconds to the first widget update showing the answer; the view; events; stream seconds."""
     server.enqueue(turn)
     view = LiveView(model="openai/bench")
@@ -135,11 +122,12 @@ async def _through_view_with(client: httpx.AsyncClient, server: ScriptedModelSer
 
     session = Session()
     session.title = "bench"
-    registry = _registry(OpenAIProvider("openai", KEY, server.openai_base_url, http_client=client))
-    started = time.perf_counter()
-    result = await run_prompt(session, "hi", [], on_event, registry, tools=[], save=False,
-                              title_model_call=False, max_steps=1)
-    duration = time.perf_counter() - started
+    async with httpx.AsyncClient(timeout=30.0) as client:
+        registry = openai_registry(server.openai_base_url, client)
+        started = time.perf_counter()
+        result = await run_prompt(session, "hi", [], on_event, registry, tools=[], save=False,
+                                  title_model_call=False, max_steps=1)
+        duration = time.perf_counter() - started
     view.finish(text=result.text, model="openai/bench", usage=session.usage, steps=1)
     return first[0] - started, view, events[0], duration
 
@@ -223,8 +211,3 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
     rows += asyncio.run(_bench_stream(quick))
     rows.append(_bench_flush(3 if quick else 9))
     return rows
-
-
-if __name__ == "__main__":
-    for row in run(quick="--quick" in sys.argv):
-        print(" | ".join(str(row[k]) for k in ("benchmark", "ours", "baseline", "ratio", "target", "ok")))

@@ -299,8 +299,3 @@ async def _all(quick: bool) -> list[dict[str, Any]]:
 
 def run(quick: bool = False) -> list[dict[str, Any]]:
     return asyncio.run(_all(quick))
-
-
-if __name__ == "__main__":
-    for row in run(quick="--quick" in sys.argv):
-        print(" | ".join(str(row[k]) for k in ("benchmark", "ours", "baseline", "ratio", "target", "ok")))

@@ -3,19 +3,17 @@ chunked SSE responses and connection drops. The scripted logic lives in ``script
 
 from __future__ import annotations
 
-import json
 import socket
 import struct
-import sys
 from dataclasses import asdict, dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Union
 from urllib.parse import urlsplit
 
+from ._loopback import JSONHandler
 from ._wire import ANTHROPIC, OPENAI, error_body
 from .turns import Turn
 
-__all__ = ["Handler", "QuietServer", "RecordedRequest", "TurnLike", "as_turn"]
+__all__ = ["Handler", "RecordedRequest", "TurnLike", "as_turn"]
 
 TurnLike = Union[Turn, dict, list, str]
 _SECRET_HEADERS = ("authorization", "x-api-key")
@@ -36,17 +34,8 @@ class RecordedRequest:
         return data
 
 
-class QuietServer(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        # Clients that hang up (interrupts, timeouts, a provider closing a bad stream) are expected.
-        if not isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)):
-            super().handle_error(request, client_address)
-
-
-class Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"  # chunked streaming, so a dropped stream is detectably incomplete
+class Handler(JSONHandler):
+    # HTTP/1.1 (from JSONHandler): chunked streaming, so a dropped stream is detectably incomplete.
     _streaming = False
 
     def setup(self) -> None:
@@ -54,13 +43,6 @@ class Handler(BaseHTTPRequestHandler):
         # Send each SSE chunk at once: without this, Nagle's algorithm against the client's delayed ACK
         # holds the first body bytes ~40 ms on a reused keep-alive connection.
         self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
-    def log_message(self, format: str, *args: Any) -> None:  # keep test output quiet
-        pass
-
-    @property
-    def owner(self) -> Any:  # the ScriptedModelServer
-        return self.server.owner  # type: ignore[attr-defined]
 
     def do_GET(self) -> None:
         path = urlsplit(self.path).path
@@ -78,11 +60,7 @@ class Handler(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:
         path = urlsplit(self.path).path
-        raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        try:
-            body = json.loads(raw) if raw else None
-        except ValueError:
-            body = None
+        body = self.read_json()
         if path == "/_scripted/turns":
             self._enqueue(body)
             return
@@ -106,16 +84,6 @@ class Handler(BaseHTTPRequestHandler):
         self.send_json(200, {"ok": True, "remaining": self.owner.remaining})
 
     # -- response helpers -------------------------------------------------------------
-
-    def send_json(self, status: int, body: Any, extra_headers: dict[str, str] | None = None) -> None:
-        data = json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        for name, value in (extra_headers or {}).items():
-            self.send_header(name, value)
-        self.end_headers()
-        self.wfile.write(data)
 
     def send_error_turn(self, protocol: str, error: Any) -> None:
         headers = {}

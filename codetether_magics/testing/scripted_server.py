@@ -33,68 +33,37 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from . import _checks
-from ._handler import Handler, QuietServer, RecordedRequest, TurnLike, as_turn
+from ._handler import Handler, RecordedRequest, TurnLike, as_turn
+from ._loopback import LoopbackServer
 from ._wire import ANTHROPIC, error_body, render
 from .turns import DropStep, HangStep, Turn
 
 __all__ = ["RecordedRequest", "ScriptedModelServer", "load_script", "main"]
 
 
-
-class ScriptedModelServer:
+class ScriptedModelServer(LoopbackServer):
     """A loopback model server; use it as a context manager (or ``start()`` / ``close()``)."""
+
+    handler = Handler
+    thread_name = "scripted-model-server"
 
     def __init__(self, turns: Iterable[TurnLike] = (), *, chunk_delay: float = 0.0,
                  api_key: str | None = None, port: int = 0, ssl_context: "ssl.SSLContext | None" = None) -> None:
+        super().__init__(port=port, ssl_context=ssl_context)
         self.chunk_delay = chunk_delay
-        self._ssl_context = ssl_context  # serve HTTPS (for CA-bundle tests)
         self.api_key = api_key  # when set, requests must carry it (Bearer or x-api-key)
-        self._port = port
         self._turns: deque[Turn] = deque(as_turn(t) for t in turns)
         self._requests: list[RecordedRequest] = []
         self._errors: list[str] = []
         self._lock = threading.Condition()
         self._stopping = threading.Event()
         self._ids = itertools.count(1)
-        self._httpd: QuietServer | None = None
-        self._thread: threading.Thread | None = None
-
-    # -- lifecycle ---------------------------------------------------------------
-
-    def start(self) -> "ScriptedModelServer":
-        httpd = QuietServer(("127.0.0.1", self._port), Handler)
-        if self._ssl_context is not None:
-            httpd.socket = self._ssl_context.wrap_socket(httpd.socket, server_side=True)
-        httpd.owner = self  # type: ignore[attr-defined]
-        self._httpd = httpd
-        # A short poll interval keeps close() fast (shutdown waits for one poll).
-        self._thread = threading.Thread(target=httpd.serve_forever, args=(0.05,), name="scripted-model-server",
-                                        daemon=True)
-        self._thread.start()
-        return self
 
     def close(self) -> None:
         self._stopping.set()  # wakes hanging and delayed responses
-        if self._httpd is not None:
-            self._httpd.shutdown()
-            self._httpd.server_close()
-            self._httpd = None
-
-    def __enter__(self) -> "ScriptedModelServer":
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+        super().close()
 
     # -- what tests use ------------------------------------------------------------
-
-    @property
-    def url(self) -> str:
-        if self._httpd is None:
-            raise RuntimeError("ScriptedModelServer is not running: call start() or use it in a with block")
-        host, port = self._httpd.server_address[:2]
-        scheme = "https" if self._ssl_context is not None else "http"
-        return f"{scheme}://{host}:{port}"
 
     @property
     def openai_base_url(self) -> str:

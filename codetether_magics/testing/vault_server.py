@@ -9,13 +9,13 @@ KV v2 list and read, token checks, Kubernetes login, and switches for faults.
 from __future__ import annotations
 
 import itertools
-import json
 import threading
 import time
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Mapping
 from urllib.parse import parse_qs, urlsplit
+
+from ._loopback import JSONHandler, LoopbackServer
 
 __all__ = ["VaultRequest", "VaultServer"]
 
@@ -27,10 +27,35 @@ class VaultRequest:
     token: str | None  # the X-Vault-Token header as sent
 
 
-class VaultServer:
+class _Handler(JSONHandler):
+    def _serve(self, method: str) -> None:
+        parts = urlsplit(self.path)
+        if method == "GET" and parse_qs(parts.query).get("list") == ["true"]:
+            method = "LIST"  # clients that cannot send LIST use GET ?list=true
+        body = self.read_json()
+        self.send_json(*self.owner.handle(method, parts.path, self.headers.get("X-Vault-Token"), body))
+
+    def do_GET(self) -> None:
+        self._serve("GET")
+
+    def do_LIST(self) -> None:
+        self._serve("LIST")
+
+    def do_POST(self) -> None:
+        self._serve("POST")
+
+    def do_PUT(self) -> None:
+        self._serve("PUT")
+
+
+class VaultServer(LoopbackServer):
+    handler = _Handler
+    thread_name = "loopback-vault"
+
     def __init__(self, secrets: Mapping[str, Mapping[str, Any]] | None = None, *, mount: str = "secret",
                  token: str | None = "root-token", k8s_role: str | None = None, k8s_jwt: str | None = None,
                  auth_mount: str = "kubernetes", read_delay: float = 0.0) -> None:
+        super().__init__()
         self.mount = mount
         self.auth_mount = auth_mount
         self.k8s_role, self.k8s_jwt = k8s_role, k8s_jwt
@@ -43,37 +68,8 @@ class VaultServer:
         self._in_flight = 0
         self.max_in_flight = 0
         self._issued = itertools.count(1)
-        self._httpd: ThreadingHTTPServer | None = None
-
-    # -- lifecycle ----------------------------------------------------------------------
-
-    def start(self) -> "VaultServer":
-        httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-        httpd.daemon_threads = True
-        httpd.owner = self  # type: ignore[attr-defined]
-        self._httpd = httpd
-        threading.Thread(target=httpd.serve_forever, args=(0.05,), name="loopback-vault", daemon=True).start()
-        return self
-
-    def close(self) -> None:
-        if self._httpd is not None:
-            self._httpd.shutdown()
-            self._httpd.server_close()
-            self._httpd = None
-
-    def __enter__(self) -> "VaultServer":
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     # -- test controls --------------------------------------------------------------------
-
-    @property
-    def url(self) -> str:
-        assert self._httpd is not None, "VaultServer is not running"
-        host, port = self._httpd.server_address[:2]
-        return f"http://{host}:{port}"
 
     @property
     def requests(self) -> list[VaultRequest]:
@@ -155,41 +151,3 @@ class VaultServer:
         metadata = {"created_time": "2026-01-01T00:00:00Z", "deletion_time": "", "destroyed": False,
                     "version": 1, "custom_metadata": None}
         return 200, {"data": {"data": data, "metadata": metadata}, "lease_duration": 0, "renewable": False}
-
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-    def _serve(self, method: str) -> None:
-        parts = urlsplit(self.path)
-        if method == "GET" and parse_qs(parts.query).get("list") == ["true"]:
-            method = "LIST"  # clients that cannot send LIST use GET ?list=true
-        length = int(self.headers.get("Content-Length") or 0)
-        raw = self.rfile.read(length) if length else b""
-        try:
-            body = json.loads(raw) if raw else None
-        except ValueError:
-            body = None
-        owner: VaultServer = self.server.owner  # type: ignore[attr-defined]
-        status, answer = owner.handle(method, parts.path, self.headers.get("X-Vault-Token"), body)
-        data = json.dumps(answer).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def do_GET(self) -> None:
-        self._serve("GET")
-
-    def do_LIST(self) -> None:
-        self._serve("LIST")
-
-    def do_POST(self) -> None:
-        self._serve("POST")
-
-    def do_PUT(self) -> None:
-        self._serve("PUT")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib
+import inspect
 import sys
 import types
 
@@ -13,6 +15,13 @@ from benchmarks import __main__ as runner
 def test_discovers_the_bench_modules():
     areas = runner.available_areas()
     assert "storage" in areas and all(not a.startswith("bench_") for a in areas)
+
+
+def test_every_bench_module_imports_and_has_run():
+    for area in runner.available_areas():
+        module = importlib.import_module(f"benchmarks.bench_{area}")
+        assert callable(module.run), area
+        assert inspect.signature(module.run).parameters["quick"].default is False, area
 
 
 def test_prints_machine_and_one_table_and_fails_on_a_missed_target(monkeypatch, capsys):

@@ -169,3 +169,23 @@ async def test_a_transcript_that_never_named_a_model_still_replays(no_network):
     assert result.text == "a"
     assert session.metadata.model is None  # the caller's session is untouched
     assert [e.model for e in events if e.type == "usage_report"] == ["replay/recorded"]
+
+
+async def test_replaying_an_untitled_first_turn_makes_no_title_call(no_network, monkeypatch):
+    """A first turn's title request is no part of the recording: the replay never sends one."""
+    from codetether_magics.notebook.replay import ReplayProvider
+
+    requests: list = []
+    recorded_stream = ReplayProvider.stream
+
+    def stream(self, request):
+        requests.append(request)
+        return recorded_stream(self, request)
+
+    monkeypatch.setattr(ReplayProvider, "stream", stream)
+    session = Session(messages=[Message.user("q"), Message.assistant("a")])
+    assert session.title is None
+    result = await replay_turn(session, "q", [], None, tools=[])
+    assert result.text == "a"
+    assert [r.messages[-1].text for r in requests] == ["q"]  # one step, no title request after it
+    assert session.title is None  # the caller's session is untouched

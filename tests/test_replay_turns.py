@@ -109,15 +109,3 @@ async def test_long_text_is_streamed_in_several_chunks_that_rebuild_it_exactly()
     chunks = [d.text for d in await _collect(provider) if isinstance(d, TextDelta)]
     assert len(chunks) > 10
     assert "".join(chunks) == text
-
-
-async def test_the_loops_title_request_gets_the_recorded_title_without_using_an_answer():
-    from codetether_magics.agent.title import TITLE_SYSTEM
-
-    turn = find_recorded_turn(_transcript(), "hello")
-    provider = ReplayProvider("openai", turn, "hello", title="Greetings")
-    title_request = ModelRequest(model="x", messages=[Message.user("hello")], system=TITLE_SYSTEM)
-    title = [d async for d in provider.stream(title_request)]
-    assert title == [TextDelta("Greetings"), Finish("stop")]
-    answer = await _collect(provider)
-    assert "".join(d.text for d in answer if isinstance(d, TextDelta)) == "Hi! First answer."

@@ -130,27 +130,20 @@ def _deltas(message: Message) -> Iterable[ProviderEvent]:
     yield Finish("tool_calls" if tool_index else "stop")
 
 
-def _is_title_request(request: ModelRequest) -> bool:
-    from ..agent.title import TITLE_SYSTEM
-
-    return request.system == TITLE_SYSTEM
-
-
 class ReplayProvider:
-    """A ``Provider`` whose n-th ``stream`` call yields the n-th recorded assistant message."""
+    """A ``Provider`` whose n-th ``stream`` call yields the n-th recorded assistant message.
 
-    def __init__(self, name: str, turn: RecordedTurn, prompt: str, *, title: str | None = None) -> None:
+    Every call is a step of the recorded turn: ``replay_turn`` runs the loop without its
+    title call (``title_model_call=False``), which is no part of the recording.
+    """
+
+    def __init__(self, name: str, turn: RecordedTurn, prompt: str) -> None:
         self.name = name
         self._answers = turn.assistant_messages
         self._prompt = prompt
-        self._title = title
         self.calls = 0
 
     async def stream(self, request: ModelRequest) -> AsyncIterator[ProviderEvent]:
-        if _is_title_request(request):  # the loop's title call is not part of the recorded turn
-            yield TextDelta(self._title or "")
-            yield Finish("stop")
-            return
         if self.calls >= len(self._answers):
             raise ReplayError(
                 f"The recorded turn for {_preview(self._prompt)} has {len(self._answers)} model "
@@ -274,7 +267,7 @@ async def replay_turn(
     if turn is None:
         raise _missing_turn_error(session, prompt, occurrence)
     model = session.metadata.model or REPLAY_MODEL
-    provider = ReplayProvider(model.partition("/")[0], turn, prompt, title=session.title)
+    provider = ReplayProvider(model.partition("/")[0], turn, prompt)
     result = await run_prompt(
         _session_before(session, turn),
         turn.user.text,

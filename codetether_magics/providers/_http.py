@@ -1,5 +1,7 @@
 """The one httpx configuration every provider uses, and the edge where httpx errors
 become provider errors (only this package's providers catch httpx exceptions).
+What a provider's stream does around this (partial answers, scrubbing the key from
+errors) is in ``_streaming.py``.
 
 Configuration: timeouts (a long read timeout, since a reasoning model may be quiet
 for minutes between chunks), proxies from ``HTTP(S)_PROXY``/``ALL_PROXY``/``NO_PROXY``,
@@ -14,7 +16,7 @@ import json
 import os
 import re
 import ssl
-from contextlib import aclosing, asynccontextmanager
+from contextlib import asynccontextmanager
 from email.utils import parsedate_to_datetime
 from functools import lru_cache
 from typing import Any, AsyncIterator, Iterable, Mapping
@@ -23,10 +25,9 @@ from datetime import datetime, timezone
 import httpx
 
 from ..errors import ProviderConnectionError, ProviderError, ProviderHTTPError, ProviderStreamError
-from .base import ProviderEvent, TextDelta, ThinkingDelta, ToolCallDelta
 
-__all__ = ["DEFAULT_TIMEOUT", "create_http_client", "error_message", "guard_partial", "open_stream",
-           "parse_retry_after", "proxy_mounts", "redact", "ssl_verify", "stream_error"]
+__all__ = ["DEFAULT_TIMEOUT", "create_http_client", "error_message", "open_stream", "parse_retry_after",
+           "proxy_mounts", "redact", "ssl_verify", "stream_error"]
 
 DEFAULT_TIMEOUT = httpx.Timeout(connect=10.0, read=300.0, write=60.0, pool=10.0)
 _MAX_ERROR_TEXT = 1000
@@ -179,7 +180,7 @@ async def open_stream(client: httpx.AsyncClient | None, provider: str, url: str,
     connecting or while the body streams) becomes ``ProviderConnectionError``. Without
     an injected client a fresh one is made and closed here: a pooled client is bound
     to the event loop it first ran on, and a notebook may run prompts on several loops.
-    Secrets are scrubbed from these errors by ``guard_partial``, the one exit of a stream.
+    Secrets are scrubbed from these errors by ``_streaming.guard_partial``, the one exit of a stream.
     """
     own_client = client is None
     client = client or create_http_client()
@@ -228,41 +229,3 @@ def _timeout_kind(exc: httpx.TimeoutException) -> str:
     kinds = {httpx.ConnectTimeout: "connecting", httpx.ReadTimeout: "reading the response",
              httpx.WriteTimeout: "sending the request", httpx.PoolTimeout: "waiting for a connection"}
     return kinds.get(type(exc), "the request")
-
-
-_CONTENT = (TextDelta, ThinkingDelta, ToolCallDelta)
-_BROKEN = (ProviderConnectionError, ProviderHTTPError, ProviderStreamError)  # failures a partial answer survives
-
-
-async def guard_partial(events: AsyncIterator[ProviderEvent], provider: str,
-                        secrets: Iterable[str | None] = ()) -> AsyncIterator[ProviderEvent]:
-    """Pass ``events`` through. Every error leaving here has ``secrets`` scrubbed from it (servers echo
-    keys in error bodies and in error events inside a stream); once content has arrived, a failure
-    becomes ``ProviderStreamError(partial=True)`` so the loop keeps it instead of retrying."""
-    got_content = False
-    async with aclosing(events):
-        try:
-            async for event in events:
-                got_content = got_content or isinstance(event, _CONTENT)
-                yield event
-        except ProviderError as exc:
-            error = _scrubbed(exc, list(secrets))
-            if got_content and isinstance(error, _BROKEN) and not getattr(error, "partial", False):
-                raise ProviderStreamError(f"{provider}: the stream broke after part of the answer arrived: {error}",
-                                          partial=True) from None
-            if error is exc:
-                raise
-            raise error from None
-
-
-def _scrubbed(exc: ProviderError, secrets: list[str | None]) -> ProviderError:
-    """``exc`` itself when it names no secret, else the same error with the secrets replaced."""
-    text = str(exc)
-    if redact(text, secrets) == text:
-        return exc
-    if isinstance(exc, ProviderHTTPError):
-        return ProviderHTTPError(exc.status_code, redact(exc.message, secrets), provider=exc.provider,
-                                 retry_after=exc.retry_after)
-    if isinstance(exc, ProviderStreamError):
-        return ProviderStreamError(redact(text, secrets), partial=exc.partial)
-    return type(exc)(redact(text, secrets))

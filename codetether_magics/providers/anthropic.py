@@ -8,14 +8,13 @@ the top-level ``system`` field; tool results travel in user messages);
 from __future__ import annotations
 
 import json
-from typing import Any, AsyncIterator, Mapping
-
-import httpx
+from typing import Any, AsyncIterator
 
 from ..errors import ProviderConnectionError
 from ..session.model import FilePart, ImagePart, TextPart, ThinkingPart, ToolCallPart, ToolResultPart
-from ._http import guard_partial, open_stream, stream_error
+from ._http import open_stream, stream_error
 from ._sse import load_event_json, parse_sse
+from ._streaming import StreamingProvider, file_placeholder
 from .base import Finish, ModelRequest, ProviderEvent, TextDelta, ThinkingDelta, ToolCallDelta, ToolSpec, UsageDelta
 
 __all__ = ["ANTHROPIC_VERSION", "AnthropicProvider"]
@@ -27,24 +26,10 @@ _FINISH = {"end_turn": "stop", "stop_sequence": "stop", "tool_use": "tool_calls"
            "refusal": "content_filter"}
 
 
-class AnthropicProvider:
+class AnthropicProvider(StreamingProvider):
     """Streams the Messages API from ``base_url`` (``https://api.anthropic.com`` or a compatible proxy)."""
 
-    def __init__(self, name: str, api_key: str | None, base_url: str | None = None, *,
-                 http_client: httpx.AsyncClient | None = None, headers: Mapping[str, str] | None = None,
-                 organization: str | None = None) -> None:
-        self.name = name
-        self._api_key = api_key or None
-        self.base_url = (base_url or DEFAULT_BASE_URL).rstrip("/")
-        self.organization = organization  # unused by this API; accepted so Vault records fit both classes
-        self._headers = dict(headers or {})
-        self._client = http_client
-
-    def __repr__(self) -> str:  # never the key
-        return f"AnthropicProvider(name={self.name!r}, base_url={self.base_url!r})"
-
-    def stream(self, request: ModelRequest) -> AsyncIterator[ProviderEvent]:
-        return guard_partial(self._events(request), self.name, [self._api_key])
+    default_base_url = DEFAULT_BASE_URL
 
     @property
     def messages_url(self) -> str:
@@ -117,7 +102,7 @@ def _map_part(part: Any) -> dict[str, Any] | None:
     if isinstance(part, ImagePart):
         return _image_block(part)
     if isinstance(part, FilePart):
-        return {"type": "text", "text": f"[attached file: {part.path}]"}
+        return file_placeholder(part)
     if isinstance(part, ToolCallPart):
         return {"type": "tool_use", "id": part.id, "name": part.name, "input": _arguments(part.arguments)}
     if isinstance(part, ToolResultPart):

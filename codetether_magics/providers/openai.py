@@ -7,14 +7,13 @@ turns one SSE ``data`` object into deltas. Wire dicts never leave this module.
 
 from __future__ import annotations
 
-from typing import Any, AsyncIterator, Mapping
-
-import httpx
+from typing import Any, AsyncIterator
 
 from ..errors import ProviderConnectionError
 from ..session.model import FilePart, ImagePart, Message, TextPart, ThinkingPart, ToolCallPart, ToolResultPart
-from ._http import guard_partial, open_stream, stream_error
+from ._http import open_stream, stream_error
 from ._sse import load_event_json, parse_sse
+from ._streaming import StreamingProvider, file_placeholder
 from .base import Finish, ModelRequest, ProviderEvent, TextDelta, ThinkingDelta, ToolCallDelta, ToolSpec, UsageDelta
 
 __all__ = ["OpenAIProvider"]
@@ -24,24 +23,10 @@ _FINISH = {"stop": "stop", "length": "length", "tool_calls": "tool_calls", "func
            "content_filter": "content_filter"}
 
 
-class OpenAIProvider:
+class OpenAIProvider(StreamingProvider):
     """Streams Chat Completions from ``base_url`` (which ends in ``/v1`` for most servers)."""
 
-    def __init__(self, name: str, api_key: str | None, base_url: str | None = None, *,
-                 http_client: httpx.AsyncClient | None = None, organization: str | None = None,
-                 headers: Mapping[str, str] | None = None) -> None:
-        self.name = name
-        self._api_key = api_key or None
-        self.base_url = (base_url or DEFAULT_BASE_URL).rstrip("/")
-        self.organization = organization
-        self._headers = dict(headers or {})
-        self._client = http_client
-
-    def __repr__(self) -> str:  # never the key
-        return f"OpenAIProvider(name={self.name!r}, base_url={self.base_url!r})"
-
-    def stream(self, request: ModelRequest) -> AsyncIterator[ProviderEvent]:
-        return guard_partial(self._events(request), self.name, [self._api_key])
+    default_base_url = DEFAULT_BASE_URL
 
     # -- request -------------------------------------------------------------------
 
@@ -117,7 +102,7 @@ def _map_user_part(part: Any) -> dict[str, Any] | None:
     if isinstance(part, ImagePart):
         return {"type": "image_url", "image_url": {"url": part.url}}
     if isinstance(part, FilePart):
-        return {"type": "text", "text": f"[attached file: {part.path}]"}
+        return file_placeholder(part)
     if isinstance(part, (ThinkingPart, ToolCallPart)):
         return None  # never part of a user turn on this wire
     raise TypeError(f"Unknown message part {type(part).__name__}")

@@ -152,9 +152,7 @@ class Session(_Model):
     @classmethod
     async def last_for_directory(cls, workspace: str | os.PathLike[str] | None = None) -> "Session":
         """The most recently updated session of ``workspace`` (None: of any directory)."""
-        summary = await asyncio.to_thread(catalog.latest_summary, workspace)
-        if summary is None:
-            raise _none_for(workspace)
+        summary = await _latest_summary(workspace)
         return await asyncio.to_thread(storage.load_file, summary.path, summary.id, cls)
 
     @classmethod
@@ -173,9 +171,7 @@ class Session(_Model):
         """
         if not isinstance(window, int) or isinstance(window, bool) or window < 0:
             raise ValueError(f"window must be a whole number of messages (0 or more), not {window!r}")
-        summary = await asyncio.to_thread(catalog.latest_summary, workspace)
-        if summary is None:
-            raise _none_for(workspace)
+        summary = await _latest_summary(workspace)
         loaded = await asyncio.to_thread(storage.tail_load_file, summary.path, window, summary.id, cls)
         if loaded.dropped > 0:
             loaded.session._fork()
@@ -325,6 +321,9 @@ def _message_payload(session: Session, message: Message) -> dict[str, Any]:
     return {"from": session.agent, "to": "user", "parts": parts}
 
 
-def _none_for(workspace: str | os.PathLike[str] | None) -> Exception:
-    where = f"directory {os.fspath(workspace)}" if workspace is not None else "any directory"
-    return not_found(sessions_dir(), f"for {where}")
+async def _latest_summary(workspace: str | os.PathLike[str] | None) -> "storage.SessionSummary":
+    summary = await asyncio.to_thread(catalog.latest_summary, workspace)
+    if summary is None:
+        where = f"directory {os.fspath(workspace)}" if workspace is not None else "any directory"
+        raise not_found(sessions_dir(), f"for {where}")
+    return summary

@@ -123,8 +123,9 @@ def export(magics: Any, args: list[str]) -> None:
 
     session = _current(magics)
     fmt = args[0]
-    default = magics.state.location().path.with_suffix("").name + (".codetether.md" if fmt == "md" else ".export.json")
-    target = Path(args[1]) if len(args) == 2 else magics.state.location().path.with_name(default)
+    notebook = magics.state.location().path
+    default = notebook.with_name(notebook.stem + (".codetether.md" if fmt == "md" else ".export.json"))
+    target = Path(args[1]) if len(args) == 2 else default
     data = to_markdown(session) if fmt == "md" else to_json(session)
     target.write_bytes(data)
     print(f"Wrote {target} ({len(data)} bytes).")

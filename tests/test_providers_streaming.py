@@ -268,11 +268,17 @@ async def test_wrong_key_gets_the_servers_401(case):
 
 async def test_injected_client_is_used_and_left_open(case):
     case.server.enqueue(Turn.text("one"), Turn.text("two"))
-    async with httpx.AsyncClient() as client:
+    sent: list[httpx.Request] = []
+
+    async def record(request: httpx.Request) -> None:
+        sent.append(request)
+
+    async with httpx.AsyncClient(event_hooks={"request": [record]}) as client:
         provider = case.provider(http_client=client)
         assert text_of(await collect(provider, ask())) == "one"
         assert text_of(await collect(provider, ask())) == "two"
         assert not client.is_closed
+    assert len(sent) == 2 and all(r.url.host == "127.0.0.1" for r in sent)
 
 
 async def test_consumer_stopping_early_closes_the_stream(case):
@@ -283,6 +289,18 @@ async def test_consumer_stopping_early_closes_the_stream(case):
     assert isinstance(first, (TextDelta, UsageDelta))
     await stream.aclose()  # what an interrupt does; must not wait for the hanging server
     assert text_of(await collect(provider, ask())) == "next"
+
+
+async def test_closing_a_stream_early_gives_its_connection_back(case):
+    case.server.enqueue(Turn.hang(text="first words then nothing"), Turn.text("next"))
+    # One connection only: a stream left open would hold it, and the next request would time out.
+    limits, timeout = httpx.Limits(max_connections=1), httpx.Timeout(5.0, pool=1.0)
+    async with httpx.AsyncClient(limits=limits, timeout=timeout) as client:
+        provider = case.provider(http_client=client)
+        stream = provider.stream(ask())
+        await stream.__anext__()
+        await stream.aclose()
+        assert text_of(await collect(provider, ask())) == "next"
 
 
 async def test_cancelling_a_hanging_stream_returns_promptly(case):

@@ -106,6 +106,15 @@ async def test_env_keys_and_base_urls_reach_the_wire(tmp_path):
     assert server.errors == []
 
 
+async def test_ollama_host_reaches_the_wire_without_a_key(tmp_path):
+    with ScriptedModelServer([Turn.text("from ollama")]) as server:
+        reg = registry({"OLLAMA_HOST": server.url.removeprefix("http://")}, tmp_path)
+        assert await answer(*reg.resolve_model(None)) == "from ollama"
+        (request,) = server.model_requests
+    assert request.path == "/v1/chat/completions" and request.body["model"] == "llama3.2"
+    assert "authorization" not in request.headers and server.errors == []
+
+
 async def test_config_file_providers(tmp_path):
     with ScriptedModelServer([Turn.text("from vllm")]) as server:
         reg = registry({"OPENAI_API_KEY": "sk-env"}, tmp_path, f"""

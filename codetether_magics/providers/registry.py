@@ -185,11 +185,8 @@ class ProviderRegistry:
             log.warning("Could not resolve model %r: %s", model, exc)
             return None
 
-    def __len__(self) -> int:
+    def __len__(self) -> int:  # also its truth value: falsy when nothing is configured
         return len(self._entries)
-
-    def __bool__(self) -> bool:
-        return bool(self._entries)
 
     def __contains__(self, name: object) -> bool:
         return name in self._entries

@@ -16,6 +16,7 @@ from typing import Any, Mapping
 
 import httpx
 
+from . import anthropic, openai
 from .anthropic import AnthropicProvider
 from .base import Provider
 from .openai import OpenAIProvider
@@ -35,8 +36,8 @@ class KnownProvider:
 
 
 KNOWN_PROVIDERS: dict[str, KnownProvider] = {
-    "openai": KnownProvider("openai", "https://api.openai.com/v1", "gpt-4o", "OPENAI_API_KEY", "OPENAI_BASE_URL"),
-    "anthropic": KnownProvider("anthropic", "https://api.anthropic.com", "claude-sonnet-4-20250514",
+    "openai": KnownProvider("openai", openai.DEFAULT_BASE_URL, "gpt-4o", "OPENAI_API_KEY", "OPENAI_BASE_URL"),
+    "anthropic": KnownProvider("anthropic", anthropic.DEFAULT_BASE_URL, "claude-sonnet-4-20250514",
                                "ANTHROPIC_API_KEY", "ANTHROPIC_BASE_URL"),
     "openrouter": KnownProvider("openai", "https://openrouter.ai/api/v1", "openai/gpt-4o", "OPENROUTER_API_KEY"),
     "groq": KnownProvider("openai", "https://api.groq.com/openai/v1", "llama-3.3-70b-versatile", "GROQ_API_KEY"),

@@ -97,18 +97,17 @@ def open_for_reading(path: Path, what: str) -> BinaryIO:
         raise unreadable(path, exc) from None
 
 
-def read_file(path: Path, what: str, limit: int | None = None) -> tuple[bytes, DiskStamp]:
-    limit = MAX_SESSION_BYTES if limit is None else limit
+def read_file(path: Path, what: str) -> tuple[bytes, DiskStamp]:
     handle = open_for_reading(path, what)
     with handle:
         st = os.fstat(handle.fileno())
-        if st.st_size > limit:
+        if st.st_size > MAX_SESSION_BYTES:
             raise too_large(path, st.st_size)
         try:
-            data = handle.read(limit + 1)
+            data = handle.read(MAX_SESSION_BYTES + 1)
         except OSError as exc:  # e.g. a folder named like a session file
             raise unreadable(path, exc) from None
-    if len(data) > limit:  # grew while we read it
+    if len(data) > MAX_SESSION_BYTES:  # grew while we read it
         raise too_large(path, len(data))
     return data, _stamp(st, data[:_HEAD])
 

@@ -204,7 +204,7 @@ async def test_cancelling_bash_kills_its_process_group(root):
     import asyncio
 
     tool = tools(root)["bash"]
-    task = asyncio.ensure_future(tool.handler({"command": "sleep 30 & echo $! > child.pid; wait"}))
+    task = asyncio.ensure_future(tool.handler({"command": "echo $$ > shell.pid; sleep 30 & echo $! > child.pid; wait"}))
     for _ in range(200):
         if (root / "child.pid").exists() and (root / "child.pid").read_text().strip():
             break
@@ -213,6 +213,8 @@ async def test_cancelling_bash_kills_its_process_group(root):
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
+    with pytest.raises(ProcessLookupError):  # the shell was reaped before the cancellation came out
+        os.kill(int((root / "shell.pid").read_text()), 0)
     for _ in range(200):  # the SIGKILL lands at once; reaping by init may take a moment
         try:
             os.kill(child, 0)

@@ -46,6 +46,7 @@ async def run_command(command: str, cwd: Path, timeout: float) -> ToolResult:
         raise ToolError(f"Command timed out after {timeout:g} s and was killed: {command}") from None
     except asyncio.CancelledError:
         _kill_group(process)
+        await process.wait()  # reap it (at once after SIGKILL) so no process or pipe outlives the call
         raise
     output = raw.decode("utf-8", errors="replace")
     code = process.returncode

@@ -74,12 +74,10 @@ class MessageBuilder:
         self._calls: dict[int, PendingToolCall] = {}
         self.usage = Usage()
         self.finish_reason: str | None = None
-        self.deltas = 0
 
     # -- feeding ------------------------------------------------------------------
 
     def feed(self, delta: ProviderEvent) -> None:
-        self.deltas += 1
         if isinstance(delta, TextDelta):
             self._feed_text(delta)
         elif isinstance(delta, ThinkingDelta):

@@ -108,14 +108,11 @@ class StepStream:
                 if builder.has_content() or (isinstance(exc, ProviderStreamError) and exc.partial):
                     await events.close_thinking()
                     return StreamOutcome(builder, _elapsed_ms(started), cut=exc)
-                delay = _retry_delay(exc, self._delays[attempt] if attempt < len(self._delays) else 0.0)
-                if delay is None or attempt >= len(self._delays):
+                delay = _retry_delay(exc, self._delays[attempt]) if attempt < len(self._delays) else None
+                if delay is None:
                     raise
                 attempt += 1
-                reason = str(exc)
-                await self._sink.emit(
-                    StreamRetryEvent(attempt=attempt, max_restarts=len(self._delays), reason=reason)
-                )
+                await self._sink.emit(StreamRetryEvent(attempt=attempt, max_restarts=len(self._delays), reason=str(exc)))
                 await self._sleep(delay)
 
 

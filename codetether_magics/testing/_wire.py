@@ -56,33 +56,49 @@ def render(protocol: str, turn: Turn, *, model: str, new_id: NewId, include_usag
     return _AnthropicStream(turn, model, new_id).actions()
 
 
-class _OpenAIStream:
-    def __init__(self, turn: Turn, model: str, new_id: NewId, include_usage: bool) -> None:
-        self.turn, self.model, self.new_id, self.include_usage = turn, model, new_id, include_usage
-        self.completion_id = new_id("chatcmpl-")
-        self.tool_index = itertools.count()
+class _Stream:
+    """One turn as a protocol's actions: ``_start()``, ``_step()`` for each step, ``_end()``; a fault
+    step ends it early. Each protocol's subclass writes those three."""
 
-    def _chunk(self, delta: dict[str, Any], finish: str | None = None) -> bytes:
-        body = {"id": self.completion_id, "object": "chat.completion.chunk", "created": 0, "model": self.model,
-                "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
-        return _data(body)
+    def __init__(self, turn: Turn, model: str, new_id: NewId) -> None:
+        self.turn, self.model, self.new_id = turn, model, new_id
 
     def actions(self) -> Iterator[Action]:
         started = False
         for step in self.turn.steps:
-            if not started and not isinstance(step, HangStep):
+            if not started and not isinstance(step, HangStep):  # a first hang comes before the headers
                 started = True
-                yield self._chunk({"role": "assistant", "content": ""})
+                yield from self._start()
             yield from self._step(step)
             if _is_terminal(step):
                 return
         if not started:
-            yield self._chunk({"role": "assistant", "content": ""})
+            yield from self._start()
+        yield from self._end()
+
+
+class _OpenAIStream(_Stream):
+    def __init__(self, turn: Turn, model: str, new_id: NewId, include_usage: bool) -> None:
+        super().__init__(turn, model, new_id)
+        self.include_usage = include_usage
+        self.completion_id = new_id("chatcmpl-")
+        self.tool_index = itertools.count()
+
+    def _envelope(self, choices: list[dict[str, Any]], **extra: Any) -> bytes:
+        return _data({"id": self.completion_id, "object": "chat.completion.chunk", "created": 0,
+                      "model": self.model, "choices": choices, **extra})
+
+    def _chunk(self, delta: dict[str, Any], finish: str | None = None) -> bytes:
+        return self._envelope([{"index": 0, "delta": delta, "finish_reason": finish}])
+
+    def _start(self) -> Iterator[Action]:
+        yield self._chunk({"role": "assistant", "content": ""})
+
+    def _end(self) -> Iterator[Action]:
         yield self._chunk({}, _finish_reason(self.turn))
         usage = _usage_of(self.turn)
         if self.include_usage and usage is not None:
-            yield _data({"id": self.completion_id, "object": "chat.completion.chunk", "created": 0,
-                         "model": self.model, "choices": [], "usage": _openai_usage(usage)})
+            yield self._envelope([], usage=_openai_usage(usage))
         yield b"data: [DONE]\n\n"
 
     def _step(self, step: Any) -> Iterator[Action]:
@@ -116,23 +132,13 @@ def _openai_usage(usage: UsageStep) -> dict[str, Any]:
             "prompt_tokens_details": {"cached_tokens": usage.cache_read_tokens}}
 
 
-class _AnthropicStream:
+class _AnthropicStream(_Stream):
     def __init__(self, turn: Turn, model: str, new_id: NewId) -> None:
-        self.turn, self.model, self.new_id = turn, model, new_id
+        super().__init__(turn, model, new_id)
         self.block_index = itertools.count()
         self.usage = _usage_of(turn) or UsageStep()
 
-    def actions(self) -> Iterator[Action]:
-        started = False
-        for step in self.turn.steps:
-            if not started and not isinstance(step, HangStep):
-                started = True
-                yield from self._start()
-            yield from self._step(step)
-            if _is_terminal(step):
-                return
-        if not started:
-            yield from self._start()
+    def _end(self) -> Iterator[Action]:
         stop = _finish_reason(self.turn)
         yield _event("message_delta", {"type": "message_delta",
                                        "delta": {"stop_reason": _ANTHROPIC_STOP.get(stop, stop),

@@ -288,6 +288,18 @@ async def test_retry_after_is_honoured_and_delays_follow_the_plan(tmp_path):
     assert result.text == "fine"
 
 
+async def test_retry_after_is_clamped_to_zero_and_sixty_seconds(tmp_path):
+    waits: list[float] = []
+
+    async def sleep(seconds):
+        waits.append(seconds)
+
+    provider = FakeProvider([ProviderHTTPError(429, "wait an hour", retry_after=3600.0)],
+                            [ProviderHTTPError(503, "clock skew", retry_after=-5.0)], text("fine"))
+    result, _ = await run(new_session(tmp_path), provider, retry_delays=(1.0, 2.0, 4.0), sleep=sleep)
+    assert waits == [60.0, 0.0] and result.text == "fine"
+
+
 async def test_retries_give_up_after_three(tmp_path):
     async def sleep(seconds):
         pass

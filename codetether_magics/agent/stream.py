@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Awaitable, Callable, Sequence
 
-from ..errors import ProviderConnectionError, ProviderError, ProviderHTTPError, ProviderStreamError
+from ..errors import ProviderError, ProviderStreamError
 from ..providers.base import ModelRequest, Provider, TextDelta, ThinkingDelta
 from .accumulate import MessageBuilder
 from .emit import EventSink
@@ -32,16 +32,15 @@ class StreamOutcome:
 
 
 def _retry_delay(exc: ProviderError, planned: float) -> float | None:
-    """How long to wait before retrying ``exc``, or None when it is not retryable."""
-    if isinstance(exc, ProviderHTTPError):
-        if not exc.retryable:
-            return None
-        if exc.retry_after is not None:
-            return min(max(exc.retry_after, 0.0), MAX_RETRY_AFTER)
-        return planned
-    if isinstance(exc, ProviderConnectionError):
-        return planned
-    return None
+    """How long to wait before retrying ``exc``, or None when it is not retryable.
+
+    The error says whether it is (``retryable``: a 429 or 5xx ``ProviderHTTPError``, any
+    ``ProviderConnectionError``); the server's ``Retry-After`` wins over ``planned``.
+    """
+    if not getattr(exc, "retryable", False):
+        return None
+    retry_after = getattr(exc, "retry_after", None)
+    return planned if retry_after is None else min(max(retry_after, 0.0), MAX_RETRY_AFTER)
 
 
 class _DeltaEvents:

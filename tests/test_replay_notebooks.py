@@ -20,6 +20,7 @@ import nbformat
 import pytest
 
 from codetether_magics.notebook.replay import find_recorded_turn
+from codetether_magics.notebook.transform import strip_nbval_lines
 from codetether_magics.notebook.view import final_bundle
 from codetether_magics.session.core import Session
 from codetether_magics.testing import ScriptedModelServer
@@ -44,9 +45,9 @@ def _transcript(name: str) -> Session:
 
 
 def _prompt(source: str) -> str:
-    """The prompt a %%codetether cell sends: its body without `# NBVAL_` lines."""
+    """The prompt a %%codetether cell sends: its body without `# NBVAL_` lines, as the magic reads it."""
     body = source.split("\n", 1)[1] if "\n" in source else ""
-    return "\n".join(line for line in body.splitlines() if not line.startswith("# NBVAL_"))
+    return strip_nbval_lines(body).strip("\n")
 
 
 def _agent_cells(nb) -> list:

@@ -348,6 +348,14 @@ async def test_first_turn_gets_a_model_title(tmp_path):
     assert result.text == "Hi!" and types(events)[-1] == "done"
 
 
+def test_a_long_model_title_is_cut_like_the_heuristic_one():
+    from codetether_magics.agent.title import clean_title
+
+    raw = "`Investigating why the residual plot of the regression fans out.`\nsecond line"
+    assert clean_title(raw) == "Investigating why the residual plot of the regr..."
+    assert len(clean_title(raw)) == 47 + 3 and clean_title('""') == ""
+
+
 async def test_title_falls_back_to_the_heuristic(tmp_path):
     session = new_session(tmp_path, title=None)
     provider = FakeProvider(text("Hi!"), [ProviderHTTPError(500, "no title for you")])

@@ -13,6 +13,7 @@ import logging
 
 from ..providers.base import ModelRequest, Provider
 from ..session.model import Message, Usage
+from ..session.titles import TITLE_MAX_CHARS  # the same limit as the heuristic title
 from .accumulate import MessageBuilder
 
 __all__ = ["TITLE_SYSTEM", "clean_title", "model_title"]
@@ -24,7 +25,6 @@ TITLE_SYSTEM = (
     "no quotes, no final punctuation, nothing before or after it."
 )
 TITLE_SEED_CHARS = 800
-TITLE_MAX_CHARS = 47
 
 
 def _cut(text: str, limit: int) -> str:

@@ -55,7 +55,7 @@ class ScriptedModelServer(LoopbackServer):
         self._turns: deque[Turn] = deque(as_turn(t) for t in turns)
         self._requests: list[RecordedRequest] = []
         self._errors: list[str] = []
-        self._lock = threading.Condition()
+        self._lock = threading.Lock()
         self._stopping = threading.Event()
         self._ids = itertools.count(1)
 
@@ -97,23 +97,13 @@ class ScriptedModelServer(LoopbackServer):
         with self._lock:
             self._turns.extend(parsed)
 
-    def wait_for_requests(self, count: int, timeout: float = 10.0) -> list[RecordedRequest]:
-        """Block until ``count`` model requests arrived; raises TimeoutError otherwise."""
-        with self._lock:
-            if not self._lock.wait_for(lambda: self._model_request_count() >= count, timeout):
-                raise TimeoutError(f"expected {count} model requests, got {self._model_request_count()}")
-            return [r for r in self._requests if r.protocol is not None]
-
     # -- request handling (called on handler threads) -----------------------------------
 
-    def _model_request_count(self) -> int:
-        return sum(1 for r in self._requests if r.protocol is not None)
-
     def _record(self, request: RecordedRequest) -> int:
+        """Keep ``request``; its number among the model requests (for error messages)."""
         with self._lock:
             self._requests.append(request)
-            self._lock.notify_all()
-            return self._model_request_count()
+            return sum(1 for r in self._requests if r.protocol is not None)
 
     def _fail(self, message: str) -> None:
         with self._lock:

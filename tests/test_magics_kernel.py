@@ -10,6 +10,7 @@ the exports or the data dir.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import nbformat
@@ -72,6 +73,12 @@ TURNS = [
 ]
 
 
+def _widget_html(nb: nbformat.NotebookNode) -> list[str]:
+    """The values of every HTML widget nbclient saved with the notebook (the views' parts and footers)."""
+    state = nb.metadata.get("widgets", {}).get("application/vnd.jupyter.widget-state+json", {}).get("state", {})
+    return [w["state"]["value"] for w in state.values() if w.get("model_name") == "HTMLModel"]
+
+
 def _cells(nb: nbformat.NotebookNode) -> dict[str, nbformat.NotebookNode]:
     return dict(zip(CELLS, nb.cells))
 
@@ -110,6 +117,9 @@ def test_every_option_in_a_real_notebook_then_resume_and_replay(tmp_path: Path, 
     image_outputs = cells["image"].outputs
     assert WIDGET in image_outputs[0]["data"]  # the live view first ...
     assert image_outputs[-1]["data"] == {"text/markdown": "A rising curve.", "text/plain": "A rising curve."}
+    # The view's footer counts the cell's own model call (not the title request after it).
+    footer = re.compile(r"gpt-4o-mini · 14 tokens \(11 in, 3 out\) · 1 step · \d")
+    assert footer.search(json.dumps(_widget_html(executed), ensure_ascii=False)), _widget_html(executed)
 
     assert "I could not run it." in text_of(cells["refused"])
     assert text_of(cells["allowed"], "text/markdown") == "Done: x is 41."

@@ -45,6 +45,9 @@ async def test_window_covering_everything_keeps_the_id_and_can_save_back(tmp_pat
     loaded = await Session.last_for_directory_tail(str(tmp_path), 3)
     assert loaded.dropped == 0 and loaded.session.id == original.id
     assert loaded.session.title == "first question"
+    before = original.path.stat().st_mtime_ns
+    assert await loaded.session.save() is False  # the file already holds these bytes: not rewritten
+    assert original.path.stat().st_mtime_ns == before
     loaded.session.add_message(Message.user("third"))
     await loaded.session.save()
     assert len((await Session.load(original.id)).messages) == 4

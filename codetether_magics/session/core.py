@@ -77,7 +77,6 @@ class Session(_Model):
     # The file this object was loaded from or saved to, and the version of it we know.
     _path: Path | None = PrivateAttr(default=None)
     _disk_stamp: DiskStamp | None = PrivateAttr(default=None)
-    _saved_len: int = PrivateAttr(default=-1)
 
     @field_serializer("created_at", "updated_at")
     def _times(self, value: datetime) -> str:
@@ -183,7 +182,7 @@ class Session(_Model):
             self.title = f"{self.title} (continued)"
         if self.metadata.provenance is not None:
             self.metadata.provenance.session_id = self.id
-        storage.bind(self, session_path(self.id), None, -1)
+        storage.bind(self, session_path(self.id), None)
 
     # -- titles ---------------------------------------------------------------------
 

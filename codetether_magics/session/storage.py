@@ -58,11 +58,10 @@ class TailLoad:
 # -- the version of the file a session object knows -----------------------------
 
 
-def bind(session: "Session", path: Path, stamp: DiskStamp | None, size: int) -> None:
+def bind(session: "Session", path: Path, stamp: DiskStamp | None) -> None:
     """Remember which file (and which version of it) this session object corresponds to."""
     session._path = path
     session._disk_stamp = stamp
-    session._saved_len = size
 
 
 def _same_as_file(path: Path, data: bytes) -> bool:
@@ -120,7 +119,7 @@ def load_file(path: Path, expected_id: str | None = None, model: "type[Session] 
     what = repr(expected_id) if expected_id else f"file {path}"
     data, stamp = read_file(path, what)
     session = decode_session(data, path, expected_id, model)
-    bind(session, path, stamp, len(data))
+    bind(session, path, stamp)
     return session
 
 
@@ -154,7 +153,7 @@ def tail_load_file(
             raise corrupt_error(path, str(exc) or "empty file") from None
     session = session_from_dict(fields, path, model)
     check_id(session.id, expected_id, path)
-    bind(session, path, stamp, -1)
+    bind(session, path, stamp)
     return TailLoad(session=session, dropped=dropped, file_bytes=stamp.size)
 
 
@@ -192,11 +191,11 @@ def _save_locked(session: "Session", path: Path, force: bool) -> bool:
         expected = session._disk_stamp if session._path == path else None
         if on_disk is not None and on_disk != expected and not force:
             raise _conflict(path, known=expected is not None)
-        unchanged = on_disk is not None and on_disk == expected and len(data) == session._saved_len
+        unchanged = on_disk is not None and on_disk == expected and on_disk.size == len(data)
         if unchanged and _same_as_file(path, data):
             return False
         stamp = write_atomic(path, data)
-        bind(session, path, stamp, len(data))
+        bind(session, path, stamp)
     if not in_sessions_dir(path):  # so that Session.load(id) and listings find it
         index.record_location(session.id, path)
     return True

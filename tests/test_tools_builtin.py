@@ -186,6 +186,23 @@ async def test_bad_arguments_get_clear_errors(root):
         await call(root, "glob", pattern="../*")
 
 
+async def test_threaded_tool_work_runs_off_the_event_loop():
+    import asyncio
+    import threading
+
+    from codetether_magics.agent.tools.common import threaded_tool
+
+    release = threading.Event()
+
+    def work(args):
+        return f"released: {release.wait(5)}"
+
+    task = asyncio.ensure_future(threaded_tool("wait", "waits", work, properties={}, read_only=True).handler({}))
+    await asyncio.sleep(0.01)  # run inline, work would hold the loop here until its 5 s wait ran out
+    release.set()
+    assert await task == "released: True"
+
+
 def test_builtin_tools_needs_an_existing_directory(tmp_path):
     with pytest.raises(NotADirectoryError, match="not a directory"):
         builtin_tools(tmp_path / "missing")

@@ -367,3 +367,12 @@ def test_finish_with_the_answer_below_keeps_the_work_but_not_a_second_copy_of_th
     assert "The answer is 42" not in shown and "Let me look" not in shown
     assert "variables" in shown and "openai/gpt-4o" in shown  # the tool call and the footer stay
     assert len(view.widget.children) == len(view.parts) + 2  # parts, the live line, the buttons row
+
+
+def test_footer_adds_up_the_usage_reports_when_the_caller_gives_no_totals():
+    view = LiveView(clock=FakeClock())
+    for prompt, completion in ((100, 7), (130, 12)):
+        view.on_event(UsageReportEvent(prompt_tokens=prompt, completion_tokens=completion, duration_ms=5,
+                                       model="openai/gpt-4o"))
+    view.finish(text="done", model=None)  # the model, too, comes from the reports
+    assert "openai/gpt-4o · 249 tokens (230 in, 19 out) · 2 steps · " in view.shown_html()

@@ -11,16 +11,14 @@ from __future__ import annotations
 
 import asyncio
 import os
-from dataclasses import dataclass, field
 from typing import Any
 
 from IPython.core.error import UsageError
 from IPython.display import display
 
-from ..agent.events import ErrorEvent, TextChunkEvent, TextCompleteEvent, UsageReportEvent
+from ..agent.events import ErrorEvent, TextChunkEvent, TextCompleteEvent
 from ..agent.tools import builtin_tools
 from ..errors import CodeTetherError
-from ..session.model import Usage
 from .approval import ApprovalPolicy, frontend_can_answer, make_approver, parse_allow
 from .images import ImageRefError, sent_image_urls
 from .nbtools import notebook_tools
@@ -28,27 +26,7 @@ from .redact import redact, redacting
 from .runner import INTERRUPTED, CellError, choose_mode, replay_forced
 from .view import LiveView, final_bundle
 
-__all__ = ["CellRun", "Progress"]
-
-
-@dataclass
-class Progress:
-    """What the run has produced so far, kept from its events (for an interrupted run too)."""
-
-    text: str = ""
-    steps: int = 0
-    usage: Usage = field(default_factory=Usage)
-
-    def record(self, event: Any) -> None:
-        if isinstance(event, (TextChunkEvent, TextCompleteEvent)):
-            self.text = event.text
-        elif isinstance(event, UsageReportEvent):
-            self.steps += 1
-            self.usage.add(Usage(
-                prompt_tokens=event.prompt_tokens,
-                completion_tokens=event.completion_tokens,
-                total_tokens=event.prompt_tokens + event.completion_tokens,
-            ))
+__all__ = ["CellRun"]
 
 
 class CellRun:
@@ -57,7 +35,7 @@ class CellRun:
         self.shell = magics.shell
         self.options = options
         self.prompt = prompt
-        self.progress = Progress()
+        self.answer_so_far = ""  # the turn's text from its events, for an interrupted or failed run
         self.view: LiveView | None = None
 
     async def execute(self) -> None:
@@ -81,7 +59,7 @@ class CellRun:
             raise _interrupted(state.location().transcript) from None
         except CodeTetherError as exc:
             message = redact(str(exc))
-            self._finish(session, error=message, final_output=bool(self.progress.text))
+            self._finish(session, error=message, final_output=bool(self.answer_so_far))
             raise CellError(message) from None
         self._finish(session, text=result.text)
 
@@ -146,7 +124,8 @@ class CellRun:
     def _on_event(self, event: Any) -> None:
         if isinstance(event, ErrorEvent):
             event = ErrorEvent(message=redact(event.message))
-        self.progress.record(event)
+        if isinstance(event, (TextChunkEvent, TextCompleteEvent)):
+            self.answer_so_far = event.text
         if self.view is not None:
             self.view.on_event(event)
 
@@ -169,11 +148,10 @@ class CellRun:
                 final_output: bool = True) -> None:
         """Close the view and leave the one final output (on a failure only when some answer
         arrived: the error itself is the cell's error output)."""
-        answer = self.progress.text if text is None else text
-        if self.view is not None:
+        answer = self.answer_so_far if text is None else text
+        if self.view is not None:  # the footer's tokens and steps: the usage reports the view was given
             model = session.metadata.model if session is not None else self._model()
-            self.view.finish(text=answer, model=model, usage=self.progress.usage, steps=self.progress.steps,
-                             error=error, answer_below=final_output)
+            self.view.finish(text=answer, model=model, error=error, answer_below=final_output)
         if final_output:
             display(final_bundle(answer, error=error), raw=True)
 

@@ -77,6 +77,7 @@ class ViewState:
         self.tools: dict[str, _Block] = {}
         self.status = ""
         self.prompt_tokens = self.completion_tokens = 0
+        self.steps = 0  # model calls so far: one usage report each
         self.footer: list[str] | None = None  # set by finish
         self.approval: str = ""  # the rendered question while asking
 
@@ -158,6 +159,7 @@ class ViewState:
         self.status = f"Retrying ({event.attempt}/{event.max_restarts}): {event.reason}"
 
     def _on_usage_report(self, event: Any) -> None:
+        self.steps += 1
         self.prompt_tokens += event.prompt_tokens
         self.completion_tokens += event.completion_tokens
         self.model = self.model or event.model
@@ -170,7 +172,7 @@ class ViewState:
 
     # -- the end --------------------------------------------------------------
 
-    def finish(self, *, text: str, model: str | None, usage: Any, steps: int,
+    def finish(self, *, text: str, model: str | None, usage: Any, steps: int | None,
                error: str | None, elapsed: float, answer_below: bool = False) -> None:
         if answer_below:  # the cell's final Markdown output shows the answer: do not show it twice
             self.blocks = [b for b in self.blocks if b.kind != "text"]
@@ -188,6 +190,7 @@ class ViewState:
         if prompt is None:
             prompt, completion = self.prompt_tokens, self.completion_tokens
         total = getattr(usage, "total_tokens", None) or None
+        steps = self.steps if steps is None else steps
         self.footer = [
             model or self.model or "",
             render.format_tokens(prompt or 0, completion or 0, total) if (prompt or completion or total) else "",
@@ -278,9 +281,10 @@ class LiveView:
             self._state.status = text
             self._request_flush()
 
-    def finish(self, *, text: str, model: str | None, usage: Any, steps: int,
+    def finish(self, *, text: str, model: str | None, usage: Any = None, steps: int | None = None,
                error: str | None = None, answer_below: bool = False) -> None:
-        """Last update: the footer replaces the status line. With ``answer_below`` the streamed
+        """Last update: the footer replaces the status line. ``usage`` and ``steps`` default to
+        what the usage reports the view was given add up to. With ``answer_below`` the streamed
         answer text leaves the widget (thinking and tool calls stay), because the cell's final
         Markdown output right below it carries the same answer."""
         with self._lock:

@@ -92,7 +92,8 @@ async def test_replay_streams_the_recorded_answer_and_reruns_tools(no_network, i
     result = await replay_turn(session, "make squares", [], events.append, tools=[python.tool()])
 
     assert result.text == "Computing.\n\nTheir sum is **385**."
-    assert result.text == find_recorded_turn(session, "make squares").final_text
+    recorded = find_recorded_turn(session, "make squares").assistant_messages
+    assert result.text == "\n\n".join(m.text for m in recorded)  # every recorded step's text, as recorded
     assert result.session_id == session.id
     assert python.ran == ["squares = 385"]  # the tool really ran again
     kinds = [event.type for event in events]

@@ -50,6 +50,11 @@ def _prompt(source: str) -> str:
     return strip_nbval_lines(body).strip("\n")
 
 
+def _recorded_answer(turn) -> str:
+    """What the loop answered in the recording: its steps' texts, joined by blank lines."""
+    return "\n\n".join(m.text for m in turn.assistant_messages if m.text.strip())
+
+
 def _agent_cells(nb) -> list:
     return [c for c in nb.cells if c.cell_type == "code" and c.source.startswith("%%codetether")]
 
@@ -76,7 +81,7 @@ def test_each_agent_cell_shows_its_recorded_answer_once(name):
         assert turn is not None, f"no recorded turn for {prompt!r} in {name}.codetether.json"
         finals = [o for o in cell.outputs if "text/markdown" in o.get("data", {})]
         assert len(finals) == 1, f"{name}: expected one final Markdown output for {prompt!r}"
-        assert dict(finals[0]["data"]) == final_bundle(turn.final_text)
+        assert dict(finals[0]["data"]) == final_bundle(_recorded_answer(turn))
         assert not [o for o in cell.outputs if o.output_type in ("error", "stream")]
 
 

@@ -55,8 +55,8 @@ def test_finds_the_kth_occurrence_of_the_same_prompt():
     first = find_recorded_turn(session, "hello")
     second = find_recorded_turn(session, "hello", occurrence=1)
     assert first is not None and second is not None
-    assert (first.index, first.final_text) == (0, "Hi! First answer.")
-    assert (second.index, second.final_text) == (6, "Hello again.")
+    assert (first.index, [m.text for m in first.replies]) == (0, ["Hi! First answer."])
+    assert (second.index, [m.text for m in second.replies]) == (6, ["Hello again."])
     assert find_recorded_turn(session, "hello", occurrence=2) is None
     assert recorded_prompt_count(session, "hello") == 2
 
@@ -66,7 +66,7 @@ def test_a_turn_runs_up_to_the_next_user_message():
     assert turn is not None
     assert [m.role for m in turn.replies] == ["assistant", "tool", "assistant"]
     assert turn.tool_results() == {"call_1": "1024"}
-    assert turn.final_text == "Let me compute.\n\nIt is **1024**."
+    assert [m.text for m in turn.assistant_messages] == ["Let me compute.", "It is **1024**."]
 
 
 def test_unknown_prompt_and_bad_occurrence():

@@ -65,12 +65,6 @@ class RecordedTurn:
     def assistant_messages(self) -> list[Message]:
         return [m for m in self.replies if m.role == "assistant"]
 
-    @property
-    def final_text(self) -> str:
-        """The turn's text as the loop returns it: every step's text, joined by blank lines."""
-        texts = [m.text for m in self.assistant_messages if m.text.strip()]
-        return "\n\n".join(texts).strip()
-
     def tool_results(self) -> dict[str, str]:
         """Recorded tool results by tool call id."""
         return {

@@ -111,7 +111,8 @@ class StepStream:
                 if delay is None:
                     raise
                 attempt += 1
-                await self._sink.emit(StreamRetryEvent(attempt=attempt, max_restarts=len(self._delays), reason=str(exc)))
+                await self._sink.emit(
+                    StreamRetryEvent(attempt=attempt, max_restarts=len(self._delays), reason=str(exc)))
                 await self._sleep(delay)
 
 

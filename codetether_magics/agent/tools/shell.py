@@ -65,7 +65,8 @@ def bash_tool(root: Path, *, timeout: float = BASH_TIMEOUT) -> Tool:
         name="bash",
         description=f"Run a bash command in the session directory (stdout and stderr together; "
         f"killed after {timeout:g} s). Needs the user's approval.",
-        parameters=object_schema({"command": {"type": "string", "description": "The command line to run."}}, ["command"]),
+        parameters=object_schema({"command": {"type": "string", "description": "The command line to run."}},
+                                 ["command"]),
         handler=handler,
         read_only=False,
     )

@@ -24,7 +24,7 @@ def threaded_tool(
     required: Sequence[str] = (),
     read_only: bool,
 ) -> Tool:
-    """A ``Tool`` whose blocking ``work(args)`` runs in a worker thread: the event loop (and a live view) keeps running."""
+    """A ``Tool`` whose blocking ``work(args)`` runs in a worker thread; the event loop (and a view) keeps running."""
 
     async def handler(args: dict[str, Any]) -> str:
         return await asyncio.to_thread(work, args)

@@ -228,8 +228,6 @@ def _quote_error(message: str) -> str:
     return "\n".join([f"> **Error:** {lines[0]}", *(f"> {line}" for line in lines[1:])])
 
 
-
-
 @functools.lru_cache(maxsize=1)
 def _markdown_with_html():
     from markdown_it import MarkdownIt

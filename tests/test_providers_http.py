@@ -99,7 +99,8 @@ def test_retry_after_forms():
 @pytest.mark.parametrize("body, expected", [
     (b'{"error": {"message": "Rate limit", "type": "x"}}', "Rate limit"),
     (b'{"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}', "Overloaded"),
-    (b'{"error": "model \\"llama9\\" not found, try pulling it first"}', 'model "llama9" not found, try pulling it first'),
+    (b'{"error": "model \\"llama9\\" not found, try pulling it first"}',
+     'model "llama9" not found, try pulling it first'),
     (b'{"detail": "Not Found"}', "Not Found"),
     (b"upstream connect error", "upstream connect error"),
     (b"", "Bad Gateway"),

@@ -21,7 +21,8 @@ from .anthropic import AnthropicProvider
 from .base import Provider
 from .openai import OpenAIProvider
 
-__all__ = ["DEFAULT_ORDER", "KNOWN_PROVIDERS", "KnownProvider", "chosen_model", "env_records", "make_provider", "ollama_base_url"]
+__all__ = ["DEFAULT_ORDER", "KNOWN_PROVIDERS", "KnownProvider", "chosen_model", "env_records", "make_provider",
+           "ollama_base_url"]
 
 log = logging.getLogger(__name__)
 

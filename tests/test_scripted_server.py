@@ -123,6 +123,14 @@ def test_error_turn_sends_status_retry_after_and_protocol_error_body():
     assert response.json() == {"type": "error", "error": {"type": "rate_limit_error", "message": "Rate limit reached"}}
 
 
+def test_error_turn_with_a_raw_body_sends_it_as_written():
+    page = "<html><head><title>502 Bad Gateway</title></head><body>nginx</body></html>"
+    with ScriptedModelServer([Turn.error(502, body=page, retry_after=1.5)]) as server:
+        response = httpx.post(server.openai_base_url + "/chat/completions", json=CHAT)
+    assert (response.status_code, response.text) == (502, page)
+    assert response.headers["content-type"] == "text/plain" and response.headers["retry-after"] == "1.5"
+
+
 def test_dropped_turn_leaves_the_chunked_body_incomplete():
     with ScriptedModelServer([Turn.dropped("partial answer")]) as server:
         with pytest.raises(httpx.RemoteProtocolError):

@@ -91,16 +91,9 @@ class Handler(JSONHandler):
             seconds = error.retry_after
             headers["Retry-After"] = str(int(seconds)) if float(seconds).is_integer() else str(seconds)
         if error.body is not None:
-            data = error.body.encode()
-            self.send_response(error.status)
-            self.send_header("Content-Type", "text/plain")
-            self.send_header("Content-Length", str(len(data)))
-            for name, value in headers.items():
-                self.send_header(name, value)
-            self.end_headers()
-            self.wfile.write(data)
-            return
-        self.send_json(error.status, error_body(protocol, error.status, error.message), headers)
+            self.send_body(error.status, error.body.encode(), "text/plain", headers)
+        else:
+            self.send_json(error.status, error_body(protocol, error.status, error.message), headers)
 
     def start_stream(self) -> None:
         if self._streaming:

@@ -87,9 +87,12 @@ class JSONHandler(BaseHTTPRequestHandler):
             return None
 
     def send_json(self, status: int, body: Any, extra_headers: dict[str, str] | None = None) -> None:
-        data = json.dumps(body).encode()
+        self.send_body(status, json.dumps(body).encode(), "application/json", extra_headers)
+
+    def send_body(self, status: int, data: bytes, content_type: str,
+                  extra_headers: dict[str, str] | None = None) -> None:
         self.send_response(status)
-        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(data)))
         for name, value in (extra_headers or {}).items():
             self.send_header(name, value)

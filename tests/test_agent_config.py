@@ -39,6 +39,7 @@ def test_apply_config_with_a_registry_resolves_the_subcall_model():
     assert session.resolve_subcall_provider(registry) == ("<provider known>", "small")
     assert registry.asked == ["known/small"]  # resolved once
     assert "provider known" not in session.model_dump_json()  # runtime only, never written
+    assert "_subcall_provider" not in vars(session)  # a declared private attribute, not a stray __dict__ entry
 
 
 def test_failed_resolution_is_logged_not_raised(caplog):

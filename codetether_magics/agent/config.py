@@ -20,20 +20,15 @@ __all__ = ["apply_config", "resolve_subcall_provider", "subcall_provider"]
 
 log = logging.getLogger(__name__)
 
-_PROVIDER_ATTR = "_subcall_provider"
-_MODEL_ATTR = "_subcall_model_name"
-
-
 def _set(session: Any, provider: Any, model_name: str | None) -> None:
-    # object.__setattr__ keeps pydantic from treating these as (serialised) extra fields
-    object.__setattr__(session, _PROVIDER_ATTR, provider)
-    object.__setattr__(session, _MODEL_ATTR, model_name)
+    # Private attributes declared on Session: runtime state, never serialised.
+    session._subcall_provider = provider
+    session._subcall_model_name = model_name
 
 
 def subcall_provider(session: Any) -> tuple[Any, str] | None:
     """The (provider, provider-local model) resolved for ``metadata.rlm.subcall_model``, if any."""
-    provider = getattr(session, _PROVIDER_ATTR, None)
-    model_name = getattr(session, _MODEL_ATTR, None)
+    provider, model_name = session._subcall_provider, session._subcall_model_name
     return (provider, model_name) if provider is not None and model_name else None
 
 

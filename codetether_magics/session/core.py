@@ -74,6 +74,9 @@ class Session(_Model):
     # Runtime-only state, never written.
     _max_steps: int | None = PrivateAttr(default=None)
     _bus: Any = PrivateAttr(default=None)
+    # The provider resolved for metadata.rlm.subcall_model (agent.config): it holds credentials.
+    _subcall_provider: Any = PrivateAttr(default=None)
+    _subcall_model_name: str | None = PrivateAttr(default=None)
     # The file this object was loaded from or saved to, and the version of it we know.
     _path: Path | None = PrivateAttr(default=None)
     _disk_stamp: DiskStamp | None = PrivateAttr(default=None)

@@ -257,6 +257,16 @@ async def test_key_echoed_in_an_error_event_never_reaches_the_error(case, caplog
         assert API_KEY not in text
 
 
+async def test_credential_sent_as_an_extra_header_is_scrubbed_too(case):
+    token = "proxy-token-SECRET-4242"
+    case.server.enqueue(Turn.error(403, f"token {token} is not allowed here"))
+    provider = case.provider(headers={"X-Proxy-Token": token, "X-Team": "notebooks"})
+    with pytest.raises(ProviderHTTPError) as caught:
+        await collect(provider, ask())
+    assert "is not allowed here" in str(caught.value) and token not in str(caught.value)
+    assert case.server.model_requests[0].headers["x-proxy-token"] == token  # it was sent, only not shown
+
+
 async def test_wrong_key_gets_the_servers_401(case):
     cls = type(case.provider())
     base = case.server.openai_base_url if case.protocol == "openai" else case.server.anthropic_base_url

@@ -6,6 +6,7 @@ is scrubbed from any error. Each protocol module adds only its ``_events`` and m
 
 from __future__ import annotations
 
+import re
 from contextlib import aclosing
 from typing import Any, AsyncIterator, ClassVar, Iterable, Mapping
 
@@ -17,6 +18,9 @@ from ._http import redact
 from .base import ModelRequest, ProviderEvent, TextDelta, ThinkingDelta, ToolCallDelta
 
 __all__ = ["StreamingProvider", "file_placeholder", "guard_partial"]
+
+
+_CREDENTIAL_HEADER = re.compile(r"auth|key|token|secret|cookie", re.IGNORECASE)
 
 
 class StreamingProvider:
@@ -38,7 +42,11 @@ class StreamingProvider:
         return f"{type(self).__name__}(name={self.name!r}, base_url={self.base_url!r})"
 
     def stream(self, request: ModelRequest) -> AsyncIterator[ProviderEvent]:
-        return guard_partial(self._events(request), self.name, [self._api_key])
+        return guard_partial(self._events(request), self.name, self._secrets())
+
+    def _secrets(self) -> list[str | None]:
+        # The key, and credentials sent as extra headers (Azure's api-key, a proxy's token).
+        return [self._api_key, *(v for k, v in self._headers.items() if _CREDENTIAL_HEADER.search(k))]
 
     def _events(self, request: ModelRequest) -> AsyncIterator[ProviderEvent]:
         raise NotImplementedError

@@ -64,7 +64,8 @@ def test_bytes_paths_and_ipython_image(tmp_path):
     data = pil_bytes("PNG")
     path = tmp_path / "plot.jpg"
     path.write_bytes(pil_bytes("JPEG", color=(9, 9, 9)))
-    capture = capture_with(data=data, buf=bytearray(data), path=str(path), p=path, ipy=IPyImage(data=pil_bytes("PNG", color=(1, 1, 1))))
+    capture = capture_with(data=data, buf=bytearray(data), path=str(path), p=path,
+                           ipy=IPyImage(data=pil_bytes("PNG", color=(1, 1, 1))))
     images = capture.resolve(["data", "buf", "path", "p", "ipy"])
     assert [i.mime_type for i in images] == ["image/png", "image/jpeg", "image/png"]  # duplicates dropped
     assert raw(images[0].data_url)[1] == data

@@ -57,7 +57,8 @@ TURNS = [
     Turn.tool_call("python", {"code": "x = 41"}, expect_model="gpt-4o-mini"),  # the session keeps its model
     Turn.text("I could not run it.", expect_tool_result="re-run the cell with --allow python"),
     # allowed: the python tool runs in the user's namespace (a key it reads is redacted), then variables sees x
-    Turn.tool_call("python", {"code": "import os\nx = 41\nprint('hello from the tool', x + 1)\nos.environ['OPENAI_API_KEY']"}),
+    Turn.tool_call("python", {"code": "import os\nx = 41\nprint('hello from the tool', x + 1)\n"
+                                      "os.environ['OPENAI_API_KEY']"}),
     Turn.tool_call("variables", {}, expect_tool_result="stdout:\nhello from the tool 42\n\nvalue:\n'[redacted]'"),
     Turn.text("Done: x is 41.", expect_tool_result="x: int = 41"),
     # max_steps 1: the loop stops after one model call

@@ -38,14 +38,17 @@ def _call_arguments(lines: list[str]) -> tuple[str, str]:
 
 
 def test_rewrite_keeps_braces_dollars_and_quotes_and_drops_nbval_lines():
-    cell = "\n# NBVAL_IGNORE_OUTPUT\n%%codetether -m openai/x --allow python\nf\"{x}\" costs $5 '''\n# NBVAL_SKIP\nend\\n"
+    cell = ("\n# NBVAL_IGNORE_OUTPUT\n%%codetether -m openai/x --allow python\n"
+            "f\"{x}\" costs $5 '''\n# NBVAL_SKIP\nend\\n")
     line, body = _call_arguments(_rewrite(cell))
     assert line == "-m openai/x --allow python"
     assert body == "f\"{x}\" costs $5 '''\nend\\n"
 
 
 def test_rewrite_leaves_other_cells_and_help_alone():
-    for cell in ["x = 1\n", "%%capture\n%%codetether\nhi\n", "%%codetether?\n", "%%codetethers\nhi\n", "# hi\n%%codetether\nhi"]:
+    untouched = ["x = 1\n", "%%capture\n%%codetether\nhi\n", "%%codetether?\n", "%%codetethers\nhi\n",
+                 "# hi\n%%codetether\nhi"]
+    for cell in untouched:
         assert _rewrite(cell) == cell.splitlines(keepends=True)
 
 

@@ -174,7 +174,8 @@ def test_a_prompt_with_no_recorded_turn_says_which_cell_and_how_to_record(tmp_pa
     nbformat.write(nb, path)
     executed = _execute(path, allow_errors=True)
     outputs = json.dumps(_agent_cells(executed)[0].outputs)
-    assert "the transcript of quickstart.ipynb has no recorded answer for the cell 'A question that was never recorded'" in outputs
+    assert ("the transcript of quickstart.ipynb has no recorded answer for the cell "
+            "'A question that was never recorded'") in outputs
     assert "quickstart.ipynb" in outputs and "--live" in outputs and "OPENAI_API_KEY" in outputs
     # The later cells still replay: the next agent cell's answer is there.
     assert "**385**" in json.dumps(_agent_cells(executed)[1].outputs)

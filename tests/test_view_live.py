@@ -106,8 +106,10 @@ async def test_events_from_a_worker_thread_loop_flush_on_that_loop():
 def test_raw_html_from_the_model_and_tools_is_escaped():
     view = LiveView(clock=FakeClock())
     view.on_event(TextChunkEvent(text="Look: <script>alert(1)</script> and [x](javascript:alert(1))"))
-    view.on_event(ToolCallStartEvent(tool_call_id="c1", name="<b>py</b>", arguments='{"code": "<img src=x onerror=1>"}'))
-    view.on_event(ToolCallCompleteEvent(tool_call_id="c1", name="<b>py</b>", output="<iframe>", success=True, duration_ms=5))
+    view.on_event(ToolCallStartEvent(tool_call_id="c1", name="<b>py</b>",
+                                     arguments='{"code": "<img src=x onerror=1>"}'))
+    view.on_event(ToolCallCompleteEvent(tool_call_id="c1", name="<b>py</b>", output="<iframe>", success=True,
+                                        duration_ms=5))
     view.finish(text="", model=None, usage=None, steps=1)
     value = view.shown_html()
     for raw in ("<script", "<img", "<iframe", "<b>py", 'href="javascript'):

@@ -100,7 +100,8 @@ def visible_variables(user_ns: Mapping[str, Any], hidden: Mapping[str, Any]) -> 
 
 def describe_value(name: str, value: Any, *, detailed: bool = False) -> str:
     kind = type(value)
-    text = f"{name}: {kind.__module__}.{kind.__qualname__}" if kind.__module__ != "builtins" else f"{name}: {kind.__qualname__}"
+    qualified = kind.__qualname__ if kind.__module__ == "builtins" else f"{kind.__module__}.{kind.__qualname__}"
+    text = f"{name}: {qualified}"
     details = _dataframe_details(value) or _shape_details(value) or _length_details(value)
     if details:
         text += f" {details}"

@@ -85,9 +85,11 @@ def list_(magics: Any, args: list[str]) -> None:
 
 def resume(magics: Any, args: list[str]) -> None:
     if len(args) != 1:
-        raise UsageError("%codetether: resume needs one session id. Usage: %codetether resume ID (see %codetether list)")
+        raise UsageError(
+            "%codetether: resume needs one session id. Usage: %codetether resume ID (see %codetether list)")
     session = run_sync(lambda: magics.state.resume(args[0]))
-    print(f"Resumed {session.id}" + (f" — {session.title}" if session.title else "") + f" ({len(session.messages)} messages).")
+    title = f" — {session.title}" if session.title else ""
+    print(f"Resumed {session.id}{title} ({len(session.messages)} messages).")
 
 
 def title(magics: Any, args: list[str]) -> None:

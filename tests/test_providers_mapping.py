@@ -65,12 +65,22 @@ async def test_openai_mapping_for_a_compatible_server():
 
 async def test_openai_itself_gets_developer_role_and_max_completion_tokens():
     client, sent = capturing(OPENAI_DONE)
-    await run(OpenAIProvider("openai", "k", "http://h/v1", http_client=client, organization="org-1"),
+    await run(OpenAIProvider("openai", "k", "https://api.openai.com/v1", http_client=client, organization="org-1"),
               ModelRequest(model="o3", messages=HISTORY[:2], max_tokens=10))
     body = json.loads(sent[0].content)
     assert body["messages"][0]["role"] == "developer" and body["max_completion_tokens"] == 10
     assert sent[0].headers["openai-organization"] == "org-1"
-    assert str(sent[0].url) == "http://h/v1/chat/completions"
+    assert str(sent[0].url) == "https://api.openai.com/v1/chat/completions"
+
+
+async def test_openai_base_url_at_a_compatible_server_gets_system_role_and_max_tokens():
+    # OPENAI_BASE_URL=http://vllm:8000/v1 registers as "openai", but vLLM/llama.cpp speak the older dialect.
+    client, sent = capturing(OPENAI_DONE)
+    await run(OpenAIProvider("openai", "k", "http://h/v1", http_client=client),
+              ModelRequest(model="m", messages=HISTORY[:2], max_tokens=10))
+    body = json.loads(sent[0].content)
+    assert body["messages"][0]["role"] == "system" and body["max_tokens"] == 10
+    assert "max_completion_tokens" not in body
 
 
 async def test_openai_parses_reasoning_field_and_plain_usage():

@@ -8,6 +8,7 @@ turns one SSE ``data`` object into deltas. Wire dicts never leave this module.
 from __future__ import annotations
 
 from typing import Any, AsyncIterator
+from urllib.parse import urlsplit
 
 from ..errors import ProviderConnectionError
 from ..session.model import FilePart, ImagePart, Message, TextPart, ThinkingPart, ToolCallPart, ToolResultPart
@@ -28,6 +29,16 @@ class OpenAIProvider(StreamingProvider):
 
     default_base_url = DEFAULT_BASE_URL
 
+    @property
+    def _is_openai_itself(self) -> bool:
+        """OpenAI's (or Azure OpenAI's) own API, not a compatible server.
+
+        Decided by the host, not the provider name: OPENAI_BASE_URL pointing at vLLM or llama.cpp
+        registers as "openai" but speaks only the older dialect.
+        """
+        host = (urlsplit(self.base_url).hostname or "").lower()
+        return host == "api.openai.com" or host.endswith((".openai.com", ".openai.azure.com"))
+
     # -- request -------------------------------------------------------------------
 
     def _request_headers(self) -> dict[str, str]:
@@ -45,7 +56,7 @@ class OpenAIProvider(StreamingProvider):
             body["tools"] = [_map_tool(t) for t in request.tools]
         if request.max_tokens is not None:
             # OpenAI's own reasoning models refuse max_tokens; compatible servers know only max_tokens.
-            body["max_completion_tokens" if self.name == "openai" else "max_tokens"] = request.max_tokens
+            body["max_completion_tokens" if self._is_openai_itself else "max_tokens"] = request.max_tokens
         if request.temperature is not None:
             body["temperature"] = request.temperature
         return body
@@ -67,7 +78,7 @@ class OpenAIProvider(StreamingProvider):
             return [_map_assistant(message)]
         if message.role in ("system", "developer"):
             # Only OpenAI itself knows the "developer" role.
-            role = message.role if self.name == "openai" else "system"
+            role = message.role if self._is_openai_itself else "system"
             return [{"role": role, "content": message.text}]
         content = [_map_user_part(p) for p in message.content if not isinstance(p, ToolResultPart)]
         content = [c for c in content if c is not None]

@@ -37,6 +37,7 @@ from typing import Any, Awaitable, Callable, Sequence
 
 from ..errors import CodeTetherError
 from ..providers.base import ModelRequest, Provider
+from ..providers.pool import pooled_connections
 from ..session.core import DEFAULT_MAX_STEPS, Session, SessionResult
 from ..session.model import ImageAttachment, ImagePart, Message, TextPart
 from .emit import EventSink
@@ -103,7 +104,8 @@ async def run_prompt(
         max_steps=limit, retry_delays=retry_delays, save_enabled=save, sleep=sleep,
         heartbeat_interval=heartbeat_interval, title_model_call=title_model_call,
     )
-    return await turn.run(message, images)
+    async with pooled_connections():  # the steps (and the title call) share one connection
+        return await turn.run(message, images)
 
 
 # -- checks and choices -----------------------------------------------------------

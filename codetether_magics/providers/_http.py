@@ -25,6 +25,7 @@ from datetime import datetime, timezone
 import httpx
 
 from ..errors import ProviderConnectionError, ProviderError, ProviderHTTPError, ProviderStreamError
+from .pool import pooled_client
 
 __all__ = ["DEFAULT_TIMEOUT", "create_http_client", "error_message", "open_stream", "parse_retry_after",
            "proxy_mounts", "redact", "ssl_verify", "stream_error"]
@@ -178,10 +179,13 @@ async def open_stream(client: httpx.AsyncClient | None, provider: str, url: str,
 
     An error status becomes ``ProviderHTTPError``; a transport failure (while
     connecting or while the body streams) becomes ``ProviderConnectionError``. Without
-    an injected client a fresh one is made and closed here: a pooled client is bound
-    to the event loop it first ran on, and a notebook may run prompts on several loops.
+    an injected client, the prompt's pooled client is used (``pool.pooled_connections``),
+    else a fresh one is made and closed here: a client is bound to the event loop it first
+    ran on, and a notebook may run prompts on several loops.
     Secrets are scrubbed from these errors by ``_streaming.guard_partial``, the one exit of a stream.
     """
+    if client is None:
+        client = pooled_client()  # the prompt's shared client (providers/pool.py), if any
     own_client = client is None
     client = client or create_http_client()
     try:

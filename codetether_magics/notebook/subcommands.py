@@ -71,7 +71,7 @@ def list_(magics: Any, args: list[str]) -> None:
     from ..session.core import list_sessions
 
     current = _current(magics)
-    summaries = run_sync(list_sessions)
+    summaries = run_sync(lambda: list_sessions(count_messages=False))  # the listing shows no counts
     if not any(s.id == current.id for s in summaries):
         print(f"* {current.id}  (this notebook, not saved yet)")
     for summary in summaries:

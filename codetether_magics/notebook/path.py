@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
+from ..session.paths import notebook_session_path
+
 __all__ = [
     "FALLBACK_NOTEBOOK_NAME",
     "NotebookLocation",
@@ -23,9 +25,6 @@ __all__ = [
 ]
 
 FALLBACK_NOTEBOOK_NAME = "notebook.ipynb"
-TRANSCRIPT_SUFFIX = ".codetether.json"
-
-
 @dataclass(frozen=True)
 class NotebookLocation:
     path: Path  # absolute
@@ -37,8 +36,8 @@ class NotebookLocation:
 
 
 def transcript_path(notebook: Path) -> Path:
-    """``analysis.ipynb`` -> ``analysis.codetether.json`` in the same folder."""
-    return notebook.with_name(notebook.stem + TRANSCRIPT_SUFFIX)
+    """``analysis.ipynb`` -> ``analysis.codetether.json`` in the same folder (storage owns the rule)."""
+    return notebook_session_path(notebook)
 
 
 def find_notebook(

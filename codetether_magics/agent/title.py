@@ -13,7 +13,7 @@ import logging
 
 from ..providers.base import ModelRequest, Provider
 from ..session.model import Message, Usage
-from ..session.titles import TITLE_MAX_CHARS  # the same limit as the heuristic title
+from ..session.titles import cut_title  # the same rule as the heuristic title
 from .accumulate import MessageBuilder
 
 __all__ = ["TITLE_SYSTEM", "clean_title", "model_title"]
@@ -36,7 +36,7 @@ def clean_title(raw: str) -> str:
     lines = raw.strip().splitlines()
     first = lines[0] if lines else ""
     first = " ".join(first.strip(" \t\"'`.*#").split())
-    return _cut(first, TITLE_MAX_CHARS)
+    return cut_title(first)
 
 
 async def model_title(provider: Provider, model_id: str, seed: str, *, timeout: float = 20.0) -> tuple[str | None, Usage]:

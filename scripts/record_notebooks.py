@@ -36,23 +36,18 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from example_notebooks import EXAMPLES, Example  # noqa: E402
 
-WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+from codetether_magics.testing.environment import REAL_WORLD_VARS  # noqa: E402
 
-# Provider settings that must not leak into a recording from the recorder's own shell (the
-# config file is pointed at a file that does not exist, in ``record``).
-_CLEARED = (
-    "OPENAI_API_KEY", "OPENAI_BASE_URL", "ANTHROPIC_API_KEY", "ANTHROPIC_BASE_URL", "OPENROUTER_API_KEY",
-    "GROQ_API_KEY", "DEEPSEEK_API_KEY", "MISTRAL_API_KEY", "OLLAMA_HOST", "VAULT_ADDR", "VAULT_TOKEN",
-    "VAULT_ROLE", "VAULT_MOUNT", "VAULT_SECRETS_PATH", "CODETETHER_MODEL", "CODETETHER_REPLAY",
-    "CODETETHER_NOTEBOOK", "JPY_SESSION_NAME",
-)
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 
 
 @contextmanager
 def _kernel_environment(values: dict[str, str]) -> Iterator[None]:
     """nbclient's kernel inherits this process's environment: set it for one recording."""
     saved = dict(os.environ)
-    for name in _CLEARED:
+    # Provider settings must not leak into a recording from the recorder's own shell (the
+    # config file is pointed at a file that does not exist, in ``record``).
+    for name in REAL_WORLD_VARS:
         os.environ.pop(name, None)
     os.environ.update(values)
     try:

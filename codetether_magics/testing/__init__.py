@@ -21,6 +21,7 @@ _EXPORTS = {
     "HangStep": "turns",
     "HttpError": "turns",
     "MalformedStep": "turns",
+    "REAL_WORLD_VARS": "environment",
     "RecordedRequest": "_handler",
     "ScriptedModelServer": "scripted_server",
     "TextStep": "turns",
@@ -37,6 +38,7 @@ __all__ = sorted(_EXPORTS)
 
 if TYPE_CHECKING:  # pragma: no cover
     from ._handler import RecordedRequest
+    from .environment import REAL_WORLD_VARS
     from .scripted_server import ScriptedModelServer, load_script
     from .turns import (DropStep, ErrorEventStep, Expectation, HangStep, HttpError, MalformedStep, TextStep,
                         ThinkingStep, ToolCallStep, Turn, UsageStep)

@@ -29,8 +29,8 @@ from typing import Any
 import httpx
 
 from codetether_magics.agent.loop import run_prompt
-from codetether_magics.agent.tooling import Tool
-from codetether_magics.session.core import Session
+from codetether_magics.agent.tools.base import Tool
+from codetether_magics.session.session import Session
 from codetether_magics.testing import Turn
 
 from ._loopback import KEY, openai_registry

@@ -29,7 +29,7 @@ import httpx
 from codetether_magics.agent.loop import run_prompt
 from codetether_magics.notebook.render import markdown_to_html
 from codetether_magics.notebook.view import LiveView, ViewState
-from codetether_magics.session.core import Session
+from codetether_magics.session.session import Session
 from codetether_magics.testing import ScriptedModelServer, Turn
 
 from ._loopback import KEY, openai_registry

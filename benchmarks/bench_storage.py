@@ -30,11 +30,11 @@ from typing import Any, Iterator
 
 import orjson
 
+from codetether_magics.messages import Message, TextPart, ThinkingPart, ToolCallPart, ToolResultPart
 from codetether_magics.session.codec import paused_gc
-from codetether_magics.session.core import Session
 from codetether_magics.session.header import directory_key
-from codetether_magics.session.model import Message, TextPart, ThinkingPart, ToolCallPart, ToolResultPart
 from codetether_magics.session.paths import sessions_dir
+from codetether_magics.session.session import Session
 
 ROOT = Path(__file__).resolve().parents[1]
 MB = 1_000_000
@@ -208,7 +208,8 @@ async def _latest(count: int, size: int) -> list[dict[str, Any]]:
 _MEASURE = r"""
 import resource, sys, time
 from pathlib import Path
-from codetether_magics.session import core, storage
+from codetether_magics.session import storage
+from codetether_magics.session.session import Session
 
 
 def status_kb(field):
@@ -232,9 +233,9 @@ can_reset = reset_peak()
 before = status_kb("VmRSS")
 start = time.perf_counter()
 if mode == "tail":
-    count = len(storage.tail_load_file(path, 100).session.messages)
+    count = len(storage.tail_load_file(path, 100, model=Session).session.messages)
 else:
-    count = len(storage.load_file(path).messages)
+    count = len(storage.load_file(path, model=Session).messages)
 elapsed = time.perf_counter() - start
 peak = status_kb("VmHWM") if can_reset else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 print(peak - before, elapsed, count)

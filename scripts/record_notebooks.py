@@ -110,7 +110,7 @@ async def _make_portable(transcript: Path) -> None:
     """Record the tools' working directory as "." (the notebook's folder, where every kernel
     that runs it starts) instead of this machine's absolute path, so the notebook replays
     anywhere: on Binder, in CI, in another checkout."""
-    from codetether_magics.session.core import Session
+    from codetether_magics.session.session import Session
 
     session = await Session.load_path(transcript)
     session.metadata.directory = "."

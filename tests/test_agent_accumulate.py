@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 
-from codetether_magics.agent.accumulate import MessageBuilder
+from codetether_magics.agent.message_builder import MessageBuilder
+from codetether_magics.messages import TextPart, ThinkingPart, ToolCallPart
 from codetether_magics.providers.base import Finish, TextDelta, ThinkingDelta, ToolCallDelta, UsageDelta
-from codetether_magics.session.model import TextPart, ThinkingPart, ToolCallPart
 
 
 def build(*deltas):

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import logging
 
-from codetether_magics.agent.config import subcall_provider
-from codetether_magics.session.core import Session
-from codetether_magics.session.model import Config, RlmConfig
+from codetether_magics.session.metadata import Config, RlmConfig
+from codetether_magics.session.session import Session
+from codetether_magics.session.subcall import subcall_provider
 
 
 class Registry:
@@ -45,7 +45,7 @@ def test_apply_config_with_a_registry_resolves_the_subcall_model():
 def test_failed_resolution_is_logged_not_raised(caplog):
     session = Session()
     session.metadata.rlm.subcall_model = "missing/model"
-    with caplog.at_level(logging.WARNING, logger="codetether_magics.agent.config"):
+    with caplog.at_level(logging.WARNING, logger="codetether_magics.session.subcall"):
         assert session.resolve_subcall_provider(Registry()) is None
     assert "missing/model" in caplog.text and "root model" in caplog.text
     assert subcall_provider(session) is None

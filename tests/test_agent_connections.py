@@ -5,9 +5,9 @@ from __future__ import annotations
 import httpx
 
 from codetether_magics.agent.loop import run_prompt
-from codetether_magics.agent.tooling import Tool
+from codetether_magics.agent.tools.base import Tool
 from codetether_magics.providers.registry import ProviderRegistry
-from codetether_magics.session.core import Session
+from codetether_magics.session.session import Session
 from codetether_magics.testing import ScriptedModelServer, Turn
 
 

@@ -13,14 +13,14 @@ from typing import Any
 
 import pytest
 
-from codetether_magics.agent.events import SessionEventAdapter
 from codetether_magics.agent.loop import run_prompt
 from codetether_magics.agent.title import TITLE_SYSTEM
-from codetether_magics.agent.tooling import Tool, ToolResult
+from codetether_magics.agent.tools.base import Tool, ToolResult
 from codetether_magics.errors import ProviderConnectionError, ProviderHTTPError, ProviderStreamError
+from codetether_magics.events import SessionEventAdapter
+from codetether_magics.messages import ImageAttachment, ImagePart, ToolResultPart
 from codetether_magics.providers.base import Finish, TextDelta, ThinkingDelta, ToolCallDelta, UsageDelta
-from codetether_magics.session.core import Session
-from codetether_magics.session.model import ImageAttachment, ImagePart, ToolResultPart
+from codetether_magics.session.session import Session
 
 # -- an in-test provider and registry -------------------------------------------------
 

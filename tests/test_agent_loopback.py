@@ -15,12 +15,12 @@ from typing import Any
 
 import pytest
 
-from codetether_magics.agent.events import SessionEventAdapter
 from codetether_magics.agent.loop import run_prompt
 from codetether_magics.errors import ProviderHTTPError
+from codetether_magics.events import SessionEventAdapter
 from codetether_magics.providers.anthropic import AnthropicProvider
 from codetether_magics.providers.openai import OpenAIProvider
-from codetether_magics.session.core import Session
+from codetether_magics.session.session import Session
 from codetether_magics.testing import ScriptedModelServer, Turn
 
 API_KEY = "sk-test-loopback-4f9c2e7a1b"  # must never show up in events, files, logs or errors
@@ -259,7 +259,7 @@ async def test_two_tool_calls_in_one_response(tmp_path, protocol):
 
 
 async def test_user_turn_with_an_image(tmp_path, protocol):
-    from codetether_magics.session.model import ImageAttachment
+    from codetether_magics.messages import ImageAttachment
 
     png = ("data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJ"
            "RU5ErkJggg==")

@@ -11,8 +11,8 @@ from matplotlib.figure import Figure
 from PIL import Image
 
 from codetether_magics.errors import CodeTetherError
+from codetether_magics.messages import ImagePart, Message, TextPart
 from codetether_magics.notebook.images import ImageCapture, ImageRefError, sent_image_urls
-from codetether_magics.session.model import ImagePart, Message, TextPart
 
 
 class FakeEvents:

@@ -17,8 +17,8 @@ from IPython.core.error import UsageError
 from IPython.core.interactiveshell import InteractiveShell
 
 from codetether_magics import load_ipython_extension, unload_ipython_extension
+from codetether_magics.notebook.cell_rewrite import RUNNER_NAME, rewrite_codetether_cell
 from codetether_magics.notebook.magics import CodeTether
-from codetether_magics.notebook.transform import RUNNER_NAME, rewrite_codetether_cell
 from codetether_magics.testing import ScriptedModelServer, Turn
 
 KEY = "sk-test-shell-0123456789abcdef"

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from IPython.core.error import UsageError
 
-from codetether_magics.agent.tooling import ApprovalRequest
+from codetether_magics.agent.tools.base import ApprovalRequest
 from codetether_magics.errors import ToolError
 from codetether_magics.notebook.approval import (
     ApprovalPolicy,
@@ -18,9 +18,9 @@ from codetether_magics.notebook.approval import (
     make_approver,
     parse_allow,
 )
+from codetether_magics.notebook.cell_rewrite import RUNNER_NAME, rewrite_codetether_cell
 from codetether_magics.notebook.magics import parse_cell_options
 from codetether_magics.notebook.path import find_notebook, transcript_path
-from codetether_magics.notebook.transform import RUNNER_NAME, rewrite_codetether_cell
 
 
 def _rewrite(cell: str) -> list[str]:
@@ -193,7 +193,7 @@ async def test_approver_asks_and_times_out_as_deny():
     ],
 )
 def test_live_or_replay(line, config, env, provider, recorded, expected):
-    from codetether_magics.notebook.runner import choose_mode
+    from codetether_magics.notebook.mode import choose_mode
 
     options = parse_cell_options(line)
     mode = choose_mode(options, replay_config=config, environ=env, provider_configured=provider,
@@ -206,7 +206,7 @@ def test_fallback_runner_cancels_on_ctrl_c_and_lets_the_run_clean_up():
     import signal
     import threading
 
-    from codetether_magics.notebook.runner import run_sync
+    from codetether_magics.notebook.sync import run_sync
 
     cleaned = threading.Event()
 

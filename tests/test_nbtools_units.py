@@ -9,7 +9,7 @@ import textwrap
 import pytest
 
 from codetether_magics.errors import ToolError
-from codetether_magics.notebook.nbtools import notebook_tools
+from codetether_magics.notebook.kernel_tools import notebook_tools
 
 
 class _Shell:
@@ -77,7 +77,7 @@ def test_variables_describes_dataframes_and_arrays_without_importing_pandas():
         """
         import asyncio, sys
         import numpy as np
-        from codetether_magics.notebook.nbtools import notebook_tools
+        from codetether_magics.notebook.kernel_tools import notebook_tools
 
         class Shell:
             user_ns = {"arr": np.zeros((2, 3))}

@@ -12,12 +12,12 @@ import httpx
 import pytest
 
 from codetether_magics.errors import ProviderConnectionError, ProviderError
+from codetether_magics.messages import Message
 from codetether_magics.providers._http import (DEFAULT_TIMEOUT, create_http_client, error_message,
                                                parse_retry_after, proxy_mounts, ssl_verify, stream_error)
 from codetether_magics.providers._sse import parse_sse
 from codetether_magics.providers.base import ModelRequest, TextDelta
 from codetether_magics.providers.openai import OpenAIProvider
-from codetether_magics.session.model import Message
 from codetether_magics.testing import ScriptedModelServer, Turn
 
 

@@ -9,11 +9,18 @@ import httpx
 import pytest
 
 from codetether_magics.errors import ProviderHTTPError, ProviderStreamError
+from codetether_magics.messages import (
+    FilePart,
+    ImagePart,
+    Message,
+    TextPart,
+    ThinkingPart,
+    ToolCallPart,
+    ToolResultPart,
+)
 from codetether_magics.providers.anthropic import AnthropicProvider
 from codetether_magics.providers.base import Finish, ModelRequest, TextDelta, ThinkingDelta, ToolSpec, UsageDelta
 from codetether_magics.providers.openai import OpenAIProvider
-from codetether_magics.session.model import (FilePart, ImagePart, Message, TextPart, ThinkingPart, ToolCallPart,
-                                             ToolResultPart)
 
 OPENAI_DONE = b'data: {"choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}\n\ndata: [DONE]\n\n'
 ANTHROPIC_DONE = (b'event: message_delta\ndata: {"type":"message_delta","delta":{"stop_reason":"max_tokens"},'

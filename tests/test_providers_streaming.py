@@ -15,11 +15,11 @@ import httpx
 import pytest
 
 from codetether_magics.errors import ProviderConnectionError, ProviderHTTPError, ProviderStreamError
+from codetether_magics.messages import ImagePart, Message, TextPart, ToolCallPart, ToolResultPart
 from codetether_magics.providers.anthropic import AnthropicProvider
 from codetether_magics.providers.base import (Finish, ModelRequest, TextDelta, ThinkingDelta, ToolCallDelta, ToolSpec,
                                               UsageDelta)
 from codetether_magics.providers.openai import OpenAIProvider
-from codetether_magics.session.model import ImagePart, Message, TextPart, ToolCallPart, ToolResultPart
 from codetether_magics.testing import ScriptedModelServer, Turn
 
 API_KEY = "sk-test-SECRET-0123456789abcdef"

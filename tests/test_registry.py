@@ -7,12 +7,12 @@ import logging
 import pytest
 
 from codetether_magics.errors import NoProviderConfiguredError, ProviderError, ProviderNotFoundError
+from codetether_magics.messages import Message
 from codetether_magics.providers.anthropic import AnthropicProvider
 from codetether_magics.providers.base import ModelRequest, TextDelta
-from codetether_magics.providers.catalog import ollama_base_url
+from codetether_magics.providers.known import ollama_base_url
 from codetether_magics.providers.openai import OpenAIProvider
 from codetether_magics.providers.registry import ProviderRegistry
-from codetether_magics.session.model import Message
 from codetether_magics.testing import ScriptedModelServer, Turn
 
 

@@ -7,17 +7,11 @@ import socket
 import httpx
 import pytest
 
-from codetether_magics.agent.tooling import Tool, ToolResult
+from codetether_magics.agent.tools.base import Tool, ToolResult
 from codetether_magics.errors import ReplayError
+from codetether_magics.messages import Message, TextPart, ToolCallPart, ToolResultPart, Usage
 from codetether_magics.notebook.replay import find_recorded_turn, is_refusal, replay_turn
-from codetether_magics.session.core import Session
-from codetether_magics.session.model import (
-    Message,
-    TextPart,
-    ToolCallPart,
-    ToolResultPart,
-    Usage,
-)
+from codetether_magics.session.session import Session
 
 REFUSED = "The user did not approve this `python` call, so it was not run."
 

@@ -19,10 +19,10 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from codetether_magics.notebook.cell_rewrite import strip_nbval_lines
 from codetether_magics.notebook.replay import find_recorded_turn
-from codetether_magics.notebook.transform import strip_nbval_lines
 from codetether_magics.notebook.view import final_bundle
-from codetether_magics.session.core import Session
+from codetether_magics.session.session import Session
 from codetether_magics.testing import ScriptedModelServer
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -7,11 +7,11 @@ import socket
 
 import httpx
 
-from codetether_magics.agent.tooling import Tool, ToolResult
+from codetether_magics.agent.tools.base import Tool, ToolResult
 from codetether_magics.notebook.replay import replay_turn
 from codetether_magics.notebook.view import final_bundle
 from codetether_magics.providers.registry import ProviderRegistry
-from codetether_magics.session.core import Session
+from codetether_magics.session.session import Session
 from codetether_magics.testing import ScriptedModelServer, TextStep, ThinkingStep, ToolCallStep, Turn
 
 PROMPT = "Add up 1..10 with python, then answer in Markdown."

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from codetether_magics.errors import ReplayError
+from codetether_magics.messages import Message, TextPart, ThinkingPart, ToolCallPart, ToolResultPart
 from codetether_magics.notebook.replay import (
     ReplayProvider,
     find_recorded_turn,
@@ -17,14 +18,7 @@ from codetether_magics.providers.base import (
     ThinkingDelta,
     ToolCallDelta,
 )
-from codetether_magics.session.core import Session
-from codetether_magics.session.model import (
-    Message,
-    TextPart,
-    ThinkingPart,
-    ToolCallPart,
-    ToolResultPart,
-)
+from codetether_magics.session.session import Session
 
 
 def _transcript() -> Session:

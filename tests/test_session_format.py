@@ -9,14 +9,7 @@ import orjson
 import pytest
 
 from codetether_magics import Config, ImageAttachment, Message, Session
-from codetether_magics.session.model import (
-    FilePart,
-    ImagePart,
-    TextPart,
-    ThinkingPart,
-    ToolCallPart,
-    ToolResultPart,
-)
+from codetether_magics.messages import FilePart, ImagePart, TextPart, ThinkingPart, ToolCallPart, ToolResultPart
 from tests.support.session_factory import session_with_every_part
 
 TOP_KEYS = ["id", "title", "created_at", "updated_at", "metadata", "agent", "messages", "tool_uses", "usage"]

@@ -11,9 +11,9 @@ import pytest
 
 from codetether_magics import Message, Session
 from codetether_magics.errors import SessionNotFoundError
-from codetether_magics.session import catalog, header
-from codetether_magics.session.core import list_sessions, list_sessions_for_directory
+from codetether_magics.session import header, listing
 from codetether_magics.session.paths import sessions_dir
+from codetether_magics.session.session import list_sessions, list_sessions_for_directory
 from tests.support.session_factory import session_document, times, write_document
 
 
@@ -75,7 +75,7 @@ async def test_latest_reads_headers_not_transcripts(workspaces, monkeypatch):
     counts = []
     monkeypatch.setattr(header, "open", lambda path, mode="r": _CountingFile(builtins.open(path, mode), counts),
                         raising=False)
-    found = catalog.latest_summary(str(workspaces[1]))
+    found = listing.latest_summary(str(workspaces[1]))
     assert found is not None and len(counts) == 120
     total = sum(p.stat().st_size for p in sessions_dir().glob("*.json"))
     assert sum(counts) <= 120 * 4096 < total / 5  # one 4 KiB read per file
@@ -131,8 +131,8 @@ async def test_index_is_used_and_stays_correct_as_files_change(workspaces, monke
     assert (await Session.last_for_directory(str(alpha))).id == newer.id
     # While the files are unchanged the index is used: one header read instead of a scan.
     reads = []
-    real = catalog.try_read_header
-    monkeypatch.setattr(catalog, "try_read_header", lambda path, *a: reads.append(path) or real(path, *a))
+    real = listing.try_read_header
+    monkeypatch.setattr(listing, "try_read_header", lambda path, *a: reads.append(path) or real(path, *a))
     assert (await Session.last_for_directory(str(alpha))).id == newer.id
     assert len(reads) == 1
     # A file edited in place (same inode, no rename) by another program is noticed too.

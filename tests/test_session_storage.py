@@ -252,7 +252,7 @@ async def test_a_session_whose_id_changed_saves_to_the_file_of_its_new_id():
 
 
 async def test_a_session_in_two_places_loads_and_lists_as_its_newest_copy(tmp_path):
-    from codetether_magics.session.core import list_sessions
+    from codetether_magics.session.session import list_sessions
 
     session = await Session.new(str(tmp_path))
     session.add_message(Message.user("in the data dir"))

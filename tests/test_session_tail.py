@@ -10,8 +10,8 @@ import pytest
 
 from codetether_magics import Message, Session, TailLoad
 from codetether_magics.errors import SessionCorruptError, SessionNotFoundError
+from codetether_magics.messages import ToolUse
 from codetether_magics.session.jsonstream import JsonStream, JsonStreamError
-from codetether_magics.session.model import ToolUse
 from codetether_magics.session.storage import tail_load_file
 from tests.support.session_factory import session_with_every_part
 
@@ -60,7 +60,7 @@ async def test_tool_uses_are_windowed_too_and_counted(tmp_path):
     loaded = await Session.last_for_directory_tail(str(tmp_path), 2)
     assert [t.id for t in loaded.session.tool_uses] == ["t3", "t4"]
     assert loaded.dropped == (len(session.messages) - 2) + 3
-    whole = tail_load_file(session.path, 1000)
+    whole = tail_load_file(session.path, 1000, model=Session)
     assert whole.dropped == 0 and whole.session.model_dump() == session.model_dump()
 
 
@@ -84,7 +84,7 @@ async def test_tail_load_memory_is_bounded_by_the_window(tmp_path):
     size = path.stat().st_size
     del session
     tracemalloc.start()
-    loaded = tail_load_file(path, 10)
+    loaded = tail_load_file(path, 10, model=Session)
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     assert loaded.dropped == 390 and loaded.session.messages[0].text.startswith("390 ")
@@ -97,7 +97,7 @@ async def test_broken_files_in_a_tail_load_are_reported_not_touched(tmp_path, is
     for broken in (raw[: len(raw) // 2], b"", raw + b"garbage", raw.replace(b'"messages":[', b'"messages":{', 1)):
         original.path.write_bytes(broken)
         with pytest.raises(SessionCorruptError) as caught:
-            tail_load_file(original.path, 2)
+            tail_load_file(original.path, 2, model=Session)
         assert str(original.path) in str(caught.value)
         assert original.path.read_bytes() == broken
 

@@ -7,8 +7,9 @@ from datetime import timedelta
 import orjson
 
 from codetether_magics import Message, Session
+from codetether_magics.messages import ImagePart, TextPart
 from codetether_magics.session.bus import AgentBus
-from codetether_magics.session.model import ClaimProvenance, ImagePart, TextPart
+from codetether_magics.session.metadata import ClaimProvenance
 
 
 async def _session_with(*texts: str) -> Session:

@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from codetether_magics.agent.builtin_tools import TOOL_OUTPUT_CAP, builtin_tools, cap_tool_output
-from codetether_magics.agent.tooling import ToolResult
+from codetether_magics.agent.tools import builtin_tools
+from codetether_magics.agent.tools.base import ToolResult
 from codetether_magics.agent.tools.search import glob_to_regex
+from codetether_magics.caps import TOOL_OUTPUT_CAP, cap_tool_output
 from codetether_magics.errors import ToolError
 
 

@@ -8,11 +8,11 @@ import socket
 import pytest
 
 from codetether_magics.errors import CodeTetherError, ProviderAuthError, ProviderHTTPError
+from codetether_magics.messages import Message
 from codetether_magics.providers.anthropic import AnthropicProvider
 from codetether_magics.providers.base import ModelRequest, TextDelta
 from codetether_magics.providers.registry import ProviderRegistry
-from codetether_magics.session.core import Session
-from codetether_magics.session.model import Message
+from codetether_magics.session.session import Session
 from codetether_magics.testing import ScriptedModelServer, Turn
 from codetether_magics.testing.vault_server import VaultServer
 

@@ -15,7 +15,7 @@ pytestmark = pytest.mark.slow
 
 STREAM_CELL = """\
 import asyncio, time
-from codetether_magics.agent import events as ev
+from codetether_magics import events as ev
 from codetether_magics.notebook.view import LiveView, final_bundle
 from IPython.display import display
 

@@ -9,7 +9,8 @@ import pytest
 from IPython.core.interactiveshell import InteractiveShell
 from IPython.utils.capture import capture_output
 
-from codetether_magics.agent.events import (
+from codetether_magics.agent.tools.base import ApprovalRequest
+from codetether_magics.events import (
     ApprovalRequestEvent,
     DoneEvent,
     ErrorEvent,
@@ -23,9 +24,8 @@ from codetether_magics.agent.events import (
     ToolHeartbeatEvent,
     UsageReportEvent,
 )
-from codetether_magics.agent.tooling import ApprovalRequest
+from codetether_magics.messages import Usage
 from codetether_magics.notebook.view import VIEW_HTML, VIEW_TEXT, WIDGET_MIME, LiveView
-from codetether_magics.session.model import Usage
 
 
 class FakeClock:

@@ -36,18 +36,25 @@ from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable, Sequence
 
 from ..errors import CodeTetherError
+from ..events import (
+    EventSink,
+    DoneEvent,
+    ErrorEvent,
+    TextChunkEvent,
+    TextCompleteEvent,
+    ThinkingEvent,
+    UsageReportEvent,
+)
+from ..messages import ImageAttachment, ImagePart, Message, TextPart
 from ..providers.base import ModelRequest, Provider
 from ..providers.pool import pooled_connections
-from ..session.core import DEFAULT_MAX_STEPS, Session, SessionResult
-from ..session.model import ImageAttachment, ImagePart, Message, TextPart
-from .emit import EventSink
-from .events import DoneEvent, ErrorEvent, TextChunkEvent, TextCompleteEvent, ThinkingEvent, UsageReportEvent
+from ..session.session import DEFAULT_MAX_STEPS, Session, SessionResult
+from .model_call import StepStream, StreamOutcome
 from .prompts import default_system_prompt
-from .stream import StepStream, StreamOutcome
 from .title import model_title
-from .tool_runner import ToolRunner
-from .tooling import Approver, Tool
+from .tool_calls import ToolRunner
 from .tools import builtin_tools
+from .tools.base import Approver, Tool
 
 __all__ = ["DEFAULT_MAX_STEPS", "HEARTBEAT_INTERVAL", "run_prompt"]
 

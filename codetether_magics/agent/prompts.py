@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .tooling import Tool
+from .tools.base import Tool
 
 __all__ = ["default_system_prompt"]
 

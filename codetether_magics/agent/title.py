@@ -11,10 +11,10 @@ from __future__ import annotations
 import asyncio
 import logging
 
+from ..messages import Message, Usage
 from ..providers.base import ModelRequest, Provider
-from ..session.model import Message, Usage
 from ..session.titles import cut_title  # the same rule as the heuristic title
-from .accumulate import MessageBuilder
+from .message_builder import MessageBuilder
 
 __all__ = ["TITLE_SYSTEM", "clean_title", "model_title"]
 

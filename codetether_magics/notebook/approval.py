@@ -15,7 +15,7 @@ import os
 from dataclasses import dataclass
 from typing import Any, Awaitable, Callable, Iterable, Literal, Mapping
 
-from ..agent.tooling import ApprovalRequest, Approver
+from ..agent.tools.base import ApprovalRequest, Approver
 from ..errors import ToolError
 
 __all__ = [

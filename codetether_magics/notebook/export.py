@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..session.model import ImagePart, TextPart, ThinkingPart, ToolCallPart, ToolResultPart
+from ..messages import ImagePart, TextPart, ThinkingPart, ToolCallPart, ToolResultPart
 from .render import pretty_arguments
 
 __all__ = ["to_json", "to_markdown"]

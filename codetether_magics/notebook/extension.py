@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from .cell_rewrite import RUNNER_NAME, rewrite_codetether_cell
 from .magics import CodeTether
-from .transform import RUNNER_NAME, rewrite_codetether_cell
 
 __all__ = ["is_ipykernel", "load", "unload"]
 

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any, Iterable
 from ..errors import CodeTetherError
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ..session.model import ImageAttachment
+    from ..messages import ImageAttachment
 
 __all__ = ["ImageCapture", "ImageRefError", "sent_image_urls"]
 
@@ -215,7 +215,7 @@ class ImageCapture:
 
     def resolve(self, refs: Iterable[str], *, already_sent: Iterable[str] = frozenset()) -> list["ImageAttachment"]:
         """The images ``refs`` name, minus any already sent or repeated; raises ``ImageRefError``."""
-        from ..session.model import ImageAttachment  # pydantic: not imported while %load_ext runs
+        from ..messages import ImageAttachment  # pydantic: not imported while %load_ext runs
         seen = set(already_sent)
         attachments = []
         for ref in refs:

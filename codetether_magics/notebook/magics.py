@@ -16,7 +16,9 @@ from IPython.core.error import UsageError
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class, no_var_expand
 from traitlets import Bool, Float, Int, TraitError, Unicode, validate
 
-__all__ = ["CodeTether", "cell_usage", "parse_cell_options"]
+from .cell_rewrite import RUNNER_NAME, strip_nbval_lines
+
+__all__ = ["CodeTether", "cell_prompt", "cell_usage", "parse_cell_options"]
 
 
 @magics_class
@@ -77,7 +79,7 @@ class CodeTether(Magics):
     def state(self) -> Any:
         """Per-kernel state: the bound notebook, its session, prompt counts, image capture."""
         if self._state is None:
-            from .state import NotebookState
+            from .binding import NotebookState
 
             self._state = NotebookState(self)
         return self._state
@@ -109,23 +111,23 @@ class CodeTether(Magics):
         The answer streams into a live view and is left as Markdown when the run ends.
         Lines starting ``# NBVAL_`` are not sent; ``{}`` and ``$`` are sent as written.
         """
-        from .runner import run_blocking
+        from .cell import run_cell
+        from .sync import run_sync
 
-        run_blocking(self, line, cell)
+        options, prompt = parse_cell_options(line), cell_prompt(cell)
+        run_sync(lambda: run_cell(self, options, prompt))
 
     def install_runner(self, *_event_info: Any) -> None:
         """Put ``run_cell_async`` where rewritten cells find it (hidden from ``%who``)."""
-        from .transform import RUNNER_NAME
-
         if self.shell.user_ns.get(RUNNER_NAME) != self.run_cell_async:
             self.shell.user_ns[RUNNER_NAME] = self.run_cell_async
             self.shell.user_ns_hidden[RUNNER_NAME] = self.run_cell_async
 
     async def run_cell_async(self, line: str, body: str) -> None:
         """What a rewritten ``%%codetether`` cell awaits under ipykernel."""
-        from .runner import run_cell
+        from .cell import run_cell  # the heavy imports start here, on the first run
 
-        await run_cell(self, line, body)
+        await run_cell(self, parse_cell_options(line), cell_prompt(body))
 
     # -- %codetether ------------------------------------------------------------
 
@@ -161,6 +163,14 @@ def parse_cell_options(line: str) -> Any:
     if problem:
         raise UsageError(f"%%codetether: {problem}\n{cell_usage()}")
     return options
+
+
+def cell_prompt(body: str) -> str:
+    """The prompt a cell body sends: without ``# NBVAL_`` lines; an empty one is a UsageError."""
+    prompt = strip_nbval_lines(body).strip("\n")
+    if not prompt.strip():
+        raise UsageError("%%codetether: the cell has no prompt; write it on the lines under %%codetether.")
+    return prompt
 
 
 def cell_usage() -> str:

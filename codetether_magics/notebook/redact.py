@@ -13,7 +13,7 @@ import re
 from typing import TYPE_CHECKING, Mapping
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ..agent.tooling import Tool, ToolResult
+    from ..agent.tools.base import Tool, ToolResult
 
 __all__ = ["REDACTED", "redact", "redacting", "secret_values"]
 
@@ -40,7 +40,7 @@ def redacting(tool: "Tool") -> "Tool":
     transcript) sees it: ``bash -c env`` must not save a key in the session file."""
     import dataclasses
 
-    from ..agent.tooling import ToolResult
+    from ..agent.tools.base import ToolResult
 
     handler = tool.handler
 

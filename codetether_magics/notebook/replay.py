@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any, AsyncIterator, Iterable
 
 from ..errors import ReplayError
+from ..messages import Message, TextPart, ThinkingPart, ToolCallPart, ToolResultPart, Usage
 from ..providers.base import (
     Finish,
     ModelRequest,
@@ -25,15 +26,7 @@ from ..providers.base import (
     ThinkingDelta,
     ToolCallDelta,
 )
-from ..session.core import Session, SessionResult
-from ..session.model import (
-    Message,
-    TextPart,
-    ThinkingPart,
-    ToolCallPart,
-    ToolResultPart,
-    Usage,
-)
+from ..session.session import Session, SessionResult
 
 __all__ = [
     "RecordedTurn",

@@ -8,7 +8,7 @@ from typing import Any, Callable
 
 from IPython.core.error import UsageError
 
-from .runner import run_sync
+from .sync import run_sync
 
 __all__ = ["SUBCOMMANDS", "run_subcommand"]
 
@@ -68,7 +68,7 @@ def new(magics: Any, args: list[str]) -> None:
 
 def list_(magics: Any, args: list[str]) -> None:
     _expect(args, 0, "list")
-    from ..session.core import list_sessions
+    from ..session.session import list_sessions
 
     current = _current(magics)
     summaries = run_sync(lambda: list_sessions(count_messages=False))  # the listing shows no counts

@@ -185,7 +185,7 @@ async def open_stream(client: httpx.AsyncClient | None, provider: str, url: str,
     Secrets are scrubbed from these errors by ``_streaming.guard_partial``, the one exit of a stream.
     """
     if client is None:
-        client = pooled_client()  # the prompt's shared client (providers/pool.py), if any
+        client = pooled_client(create_http_client)  # the prompt's shared client (providers/pool.py), if any
     own_client = client is None
     client = client or create_http_client()
     try:

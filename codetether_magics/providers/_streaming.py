@@ -13,7 +13,7 @@ from typing import Any, AsyncIterator, ClassVar, Iterable, Mapping
 import httpx
 
 from ..errors import ProviderConnectionError, ProviderError, ProviderHTTPError, ProviderStreamError
-from ..session.model import FilePart
+from ..messages import FilePart
 from ._http import redact
 from .base import ModelRequest, ProviderEvent, TextDelta, ThinkingDelta, ToolCallDelta
 

@@ -11,7 +11,7 @@ import json
 from typing import Any, AsyncIterator
 
 from ..errors import ProviderConnectionError
-from ..session.model import FilePart, ImagePart, TextPart, ThinkingPart, ToolCallPart, ToolResultPart
+from ..messages import FilePart, ImagePart, TextPart, ThinkingPart, ToolCallPart, ToolResultPart
 from ._http import open_stream, stream_error
 from ._sse import load_event_json, parse_sse
 from ._streaming import StreamingProvider, file_placeholder

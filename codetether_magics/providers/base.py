@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, AsyncIterator, Protocol, Union, runtime_checkable
 
-from ..session.model import Message
+from ..messages import Message
 
 __all__ = [
     "Finish",

@@ -11,7 +11,7 @@ from typing import Any, AsyncIterator
 from urllib.parse import urlsplit
 
 from ..errors import ProviderConnectionError
-from ..session.model import FilePart, ImagePart, Message, TextPart, ThinkingPart, ToolCallPart, ToolResultPart
+from ..messages import FilePart, ImagePart, Message, TextPart, ThinkingPart, ToolCallPart, ToolResultPart
 from ._http import open_stream, stream_error
 from ._sse import load_event_json, parse_sse
 from ._streaming import StreamingProvider, file_placeholder

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
-from typing import TYPE_CHECKING, AsyncIterator
+from typing import TYPE_CHECKING, AsyncIterator, Callable
 
 if TYPE_CHECKING:  # pragma: no cover
     import httpx
@@ -24,21 +24,23 @@ class _LazyClient:
     def __init__(self) -> None:
         self.client: "httpx.AsyncClient | None" = None
 
-    def get(self) -> "httpx.AsyncClient":
+    def get(self, create: "Callable[[], httpx.AsyncClient]") -> "httpx.AsyncClient":
         if self.client is None or self.client.is_closed:
-            from ._http import create_http_client
-
-            self.client = create_http_client()
+            self.client = create()
         return self.client
 
 
 _current: ContextVar[_LazyClient | None] = ContextVar("codetether_pooled_client", default=None)
 
 
-def pooled_client() -> "httpx.AsyncClient | None":
-    """The prompt's shared client, or None outside ``pooled_connections()``."""
+def pooled_client(create: "Callable[[], httpx.AsyncClient]") -> "httpx.AsyncClient | None":
+    """The prompt's shared client (made with ``create`` on first use), or None outside ``pooled_connections()``.
+
+    The caller passes the factory (``_http.create_http_client``) so this module needs nothing
+    of ``_http``, which imports it.
+    """
     holder = _current.get()
-    return holder.get() if holder is not None else None
+    return holder.get(create) if holder is not None else None
 
 
 @asynccontextmanager

@@ -20,18 +20,15 @@ from typing import Any, Mapping
 
 import httpx
 
+from .._env import env_flag
 from ..errors import NoProviderConfiguredError, ProviderError, ProviderNotFoundError
 from .base import Provider
-from .catalog import DEFAULT_ORDER, KNOWN_PROVIDERS, chosen_model, env_records, make_provider
-from .config_file import config_path as _default_config_path
-from .config_file import read_config_file
+from .config_file import config_path as _default_config_path, read_config_file
+from .known import DEFAULT_ORDER, KNOWN_PROVIDERS, chosen_model, env_records, make_provider
 
 __all__ = ["ProviderRegistry"]
 
 log = logging.getLogger(__name__)
-
-_TRUE = {"1", "true", "yes", "on"}
-
 
 @dataclass
 class _Entry:
@@ -88,7 +85,7 @@ class ProviderRegistry:
         return registry
 
     def _add_fallbacks(self, environ: Mapping[str, str], http_client: httpx.AsyncClient | None) -> None:
-        if environ.get("CODETETHER_DISABLE_ENV_FALLBACK", "").strip().lower() not in _TRUE:
+        if not env_flag("CODETETHER_DISABLE_ENV_FALLBACK", environ):
             self._add_records(env_records(environ), "environment", http_client)
         config = read_config_file(self.config_file_path)
         self._add_records(config.providers, "config file", http_client)

@@ -28,6 +28,7 @@ import hvac
 import hvac.exceptions
 import requests
 
+from .._env import env_flag
 from ..errors import ProviderAuthError
 
 __all__ = ["VaultSettings", "load_vault_records"]
@@ -58,7 +59,7 @@ class VaultSettings:
         def get(name: str, default: str | None = None) -> str | None:
             return environ.get(name, "").strip() or default
 
-        skip_verify = (get("VAULT_SKIP_VERIFY") or "").lower() in {"1", "true", "yes"}
+        skip_verify = env_flag("VAULT_SKIP_VERIFY", environ)
         return cls(address=get("VAULT_ADDR", "").rstrip("/"), token=get("VAULT_TOKEN"), role=get("VAULT_ROLE"),
                    auth_mount=get("VAULT_AUTH_MOUNT", "kubernetes").strip("/"),
                    jwt_path=get("VAULT_K8S_SA_JWT_PATH", DEFAULT_JWT_PATH),

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Callable
 
-from .model import format_time, utc_now
+from .times import format_time, utc_now
 
 __all__ = ["AgentBus", "BusEnvelope", "Subscription"]
 

@@ -19,7 +19,7 @@ from pydantic import ValidationError
 from ..errors import SessionCorruptError, SessionIdMismatchError
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .core import Session
+    from .session import Session  # a type only: the class to build is passed in
 
 __all__ = ["corrupt_error", "decode_session", "encode_session", "paused_gc", "session_from_dict"]
 
@@ -60,11 +60,8 @@ def _first_validation_problem(exc: ValidationError) -> str:
     return f"{where}: {first['msg']}"
 
 
-def session_from_dict(data: Any, path: Path | str, model: "type[Session] | None" = None) -> "Session":
-    """Validate a parsed file as ``model`` (default ``Session``; a subclass builds itself)."""
-    if model is None:
-        from .core import Session as model  # core imports this module
-
+def session_from_dict(data: Any, path: Path | str, model: "type[Session]") -> "Session":
+    """Validate a parsed file as ``model`` (``Session`` or a subclass, passed in by the caller)."""
     if not isinstance(data, dict):
         raise corrupt_error(path, f"expected a JSON object, found {type(data).__name__}")
     try:
@@ -74,7 +71,7 @@ def session_from_dict(data: Any, path: Path | str, model: "type[Session] | None"
 
 
 def decode_session(
-    data: bytes, path: Path | str, expected_id: str | None = None, model: "type[Session] | None" = None
+    data: bytes, path: Path | str, expected_id: str | None = None, *, model: "type[Session]"
 ) -> "Session":
     """Parse a whole session file; ``expected_id`` must match the id inside it."""
     if not data.strip():

@@ -35,7 +35,7 @@ from .jsonstream import JsonStream, JsonStreamError
 from .paths import session_path, sessions_dir, validate_id
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .core import Session
+    from .session import Session  # a type only: session.py imports this module
 
 __all__ = [
     "SessionSummary", "TailLoad", "bind", "delete_file", "load_file", "resolve_path", "save_file",
@@ -115,16 +115,16 @@ def save_target(session: "Session", path: Path | None) -> Path:
 # -- load -----------------------------------------------------------------------
 
 
-def load_file(path: Path, expected_id: str | None = None, model: "type[Session] | None" = None) -> "Session":
+def load_file(path: Path, expected_id: str | None = None, *, model: "type[Session]") -> "Session":
     what = repr(expected_id) if expected_id else f"file {path}"
     data, stamp = read_file(path, what)
-    session = decode_session(data, path, expected_id, model)
+    session = decode_session(data, path, expected_id, model=model)
     bind(session, path, stamp)
     return session
 
 
 def tail_load_file(
-    path: Path, window: int, expected_id: str | None = None, model: "type[Session] | None" = None
+    path: Path, window: int, expected_id: str | None = None, *, model: "type[Session]"
 ) -> TailLoad:
     """Parse ``path`` keeping only the last ``window`` messages and tool uses (bounded memory)."""
     if window < 0:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Iterable
 
-from .model import Message, TextPart
+from ..messages import Message, TextPart
 
 __all__ = ["TITLE_MAX_CHARS", "cut_title", "title_from_messages"]
 

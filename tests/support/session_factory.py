@@ -7,8 +7,7 @@ from pathlib import Path
 
 import orjson
 
-from codetether_magics.session.core import Session
-from codetether_magics.session.model import (
+from codetether_magics.messages import (
     FilePart,
     ImagePart,
     Message,
@@ -19,6 +18,7 @@ from codetether_magics.session.model import (
     ToolUse,
     Usage,
 )
+from codetether_magics.session.session import Session
 
 PNG_DATA_URL = "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
 

@@ -10,15 +10,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..events import cap_text
-from ..tooling import Tool
+from .base import Tool
 from .files import edit_tool, list_tool, read_tool, write_tool
 from .search import glob_tool, grep_tool
 from .shell import BASH_TIMEOUT, bash_tool
 
-__all__ = ["BASH_TIMEOUT", "TOOL_OUTPUT_CAP", "builtin_tools", "cap_tool_output"]
-
-TOOL_OUTPUT_CAP = 4096  # bytes of tool output sent back to the model
+__all__ = ["BASH_TIMEOUT", "builtin_tools"]
 
 
 def builtin_tools(root: Path | str, *, bash_timeout: float = BASH_TIMEOUT) -> list[Tool]:
@@ -35,8 +32,3 @@ def builtin_tools(root: Path | str, *, bash_timeout: float = BASH_TIMEOUT) -> li
         grep_tool(root),
         bash_tool(root, timeout=bash_timeout),
     ]
-
-
-def cap_tool_output(text: str) -> str:
-    """At most ``TOOL_OUTPUT_CAP`` UTF-8 bytes of ``text``, with a note of the full size when cut."""
-    return cap_text(text, TOOL_OUTPUT_CAP)

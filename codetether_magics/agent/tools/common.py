@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any, Callable, Sequence
 
-from ..tooling import Tool
+from .base import Tool
 
 __all__ = ["object_schema", "threaded_tool"]
 

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from ...errors import ToolError
-from ..tooling import Tool
+from .base import Tool
 from .common import threaded_tool
 from .paths import confine, display_path
 

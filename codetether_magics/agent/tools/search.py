@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from ...errors import ToolError
-from ..tooling import Tool
+from .base import Tool
 from .common import threaded_tool
 from .paths import confine, is_inside
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ...errors import ToolError
-from ..tooling import Tool, ToolResult
+from .base import Tool, ToolResult
 from .common import object_schema
 
 __all__ = ["BASH_TIMEOUT", "bash_tool"]

@@ -1,20 +1,29 @@
-"""Stream events a running prompt emits (SPEC section 6).
+"""The events a running prompt emits, and ``EventSink``, which delivers them.
 
-A separate vocabulary from transcript parts: these describe what is happening now
-(chunks, tool progress, retries), parts describe what was said. The union is
-discriminated on ``type``; ``SessionEventAdapter`` is the one path to and from JSON.
+A separate vocabulary from transcript parts (``messages``): these describe what is happening
+now (chunks, tool progress, retries), parts describe what was said. The union is discriminated
+on ``type``, whose values are a public contract (docs/design.md, "Events");
+``SessionEventAdapter`` is the one path to and from JSON. Arguments and outputs carried by
+events are capped (``caps``) so one huge tool result cannot flood a notebook's output.
+
+    sink = EventSink(events)        # None, a Queue (put_nowait) or fn(event) / async fn(event)
+    await sink.emit(TextChunkEvent(text="Hel"))
+
+(The bus is not here: the loop calls ``session.publish``, a no-op without a bus, and the
+bus itself logs and survives a failing subscriber.)
 """
 
 from __future__ import annotations
 
+import asyncio
+import inspect
 from typing import Annotated, Any, Literal, Union
 
 from pydantic import BaseModel, Field, TypeAdapter
 
 __all__ = [
-    "ARGUMENTS_CAP",
-    "OUTPUT_CAP",
     "ApprovalRequestEvent",
+    "EventSink",
     "DoneEvent",
     "ErrorEvent",
     "SessionEvent",
@@ -28,21 +37,7 @@ __all__ = [
     "ToolCallStartEvent",
     "ToolHeartbeatEvent",
     "UsageReportEvent",
-    "cap_text",
 ]
-
-ARGUMENTS_CAP = 4 * 1024
-OUTPUT_CAP = 8 * 1024
-
-
-def cap_text(text: str, limit: int) -> str:
-    """Cut ``text`` to at most ``limit`` UTF-8 bytes, saying how much was left out."""
-    raw = text.encode("utf-8")
-    if len(raw) <= limit:
-        return text
-    kept = raw[: max(0, limit - 64)].decode("utf-8", errors="ignore")
-    return f"{kept}\n… [truncated: {len(raw)} bytes in all]"
-
 
 class _Event(BaseModel):
     pass
@@ -74,14 +69,14 @@ class ToolCallStartEvent(_Event):
     type: Literal["tool_call_start"] = "tool_call_start"
     tool_call_id: str
     name: str
-    arguments: str  # capped at ARGUMENTS_CAP
+    arguments: str  # capped at caps.ARGUMENTS_CAP
 
 
 class ToolCallCompleteEvent(_Event):
     type: Literal["tool_call_complete"] = "tool_call_complete"
     tool_call_id: str
     name: str
-    output: str  # capped at OUTPUT_CAP
+    output: str  # capped at caps.OUTPUT_CAP
     success: bool
     duration_ms: int
 
@@ -114,7 +109,7 @@ class ApprovalRequestEvent(_Event):
     type: Literal["approval_request"] = "approval_request"
     tool_call_id: str
     name: str
-    arguments: str  # capped at ARGUMENTS_CAP
+    arguments: str  # capped at caps.ARGUMENTS_CAP
     reason: str = ""
 
 
@@ -146,3 +141,27 @@ SessionEvent = Annotated[
 ]
 
 SessionEventAdapter: TypeAdapter[Any] = TypeAdapter(SessionEvent)
+
+
+class EventSink:
+    """Where a running prompt's events go: nowhere, an ``asyncio.Queue`` or a callable (sync or async)."""
+
+    def __init__(self, target: Any) -> None:
+        if target is not None and not isinstance(target, asyncio.Queue) and not callable(target):
+            raise TypeError(
+                f"events must be None, an asyncio.Queue or a callable taking one event, "
+                f"not {type(target).__name__}"
+            )
+        self._target = target
+
+    async def emit(self, event: Any) -> None:
+        target = self._target
+        if target is None:
+            return
+        if isinstance(target, asyncio.Queue):
+            target.put_nowait(event)
+            return
+        result = target(event)
+        if inspect.isawaitable(result):
+            await result
+

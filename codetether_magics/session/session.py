@@ -1,8 +1,10 @@
 """``Session``: one conversation, its transcript and where it is stored.
 
 Storage lives in ``storage.py`` (the only module that writes session files), titles in
-``titles.py`` and the bus in ``bus.py``; the agent loop (``prompt*``) is imported lazily
-from ``codetether_magics.agent`` so this package imports nothing else of ours at import time.
+``titles.py`` and the bus in ``bus.py``. The ``prompt*`` methods go through one door
+(``codetether_magics._prompt_door``) that the package root connects to the agent loop: this
+package imports nothing of the agent, the providers or the notebook (docs/design.md,
+"The prompt door").
 
 Files::
 
@@ -22,31 +24,20 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import Any, Callable
 
 from pydantic import Field, PrivateAttr, field_serializer
 
-from . import catalog, storage
+from .. import _prompt_door
+from ..messages import ImageAttachment, Message, Record, ToolUse, Usage
+from . import listing, storage
 from .bus import DEFAULT_KINDS, AgentBus
 from .files import DiskStamp, not_found
-from .model import (
-    ClaimProvenance,
-    Config,
-    ExecutionProvenance,
-    ImageAttachment,
-    Message,
-    SessionMetadata,
-    ToolUse,
-    Usage,
-    _Model,
-    format_time,
-    utc_now,
-)
+from .metadata import ClaimProvenance, Config, ExecutionProvenance, SessionMetadata
 from .paths import session_path, sessions_dir, validate_id
+from .subcall import ModelResolver, apply_config, resolve_subcall_provider
+from .times import format_time, utc_now
 from .titles import title_from_messages
-
-if TYPE_CHECKING:  # pragma: no cover
-    from ..providers.registry import ProviderRegistry
 
 __all__ = ["DEFAULT_MAX_STEPS", "Session", "SessionResult", "list_sessions", "list_sessions_for_directory"]
 
@@ -59,7 +50,7 @@ class SessionResult:
     session_id: str
 
 
-class Session(_Model):
+class Session(Record):
     # Field order is the on-disk key order (SPEC section 3): metadata before messages.
     id: str = Field(default_factory=lambda: str(uuid.uuid4()))
     title: str | None = None
@@ -123,7 +114,7 @@ class Session(_Model):
         """
         validate_id(session_id)
         return await asyncio.to_thread(
-            lambda: storage.load_file(storage.resolve_path(session_id), session_id, cls)
+            lambda: storage.load_file(storage.resolve_path(session_id), session_id, model=cls)
         )
 
     @classmethod
@@ -132,7 +123,7 @@ class Session(_Model):
 
         The session stays bound to ``path``: ``save()`` writes back there.
         """
-        return await asyncio.to_thread(storage.load_file, Path(path).absolute(), None, cls)
+        return await asyncio.to_thread(lambda: storage.load_file(Path(path).absolute(), None, model=cls))
 
     async def save(self, path: str | os.PathLike[str] | None = None, *, force: bool = False) -> bool:
         """Write the session atomically (off the event loop); return False when nothing changed.
@@ -155,7 +146,7 @@ class Session(_Model):
     async def last_for_directory(cls, workspace: str | os.PathLike[str] | None = None) -> "Session":
         """The most recently updated session of ``workspace`` (None: of any directory)."""
         summary = await _latest_summary(workspace)
-        return await asyncio.to_thread(storage.load_file, summary.path, summary.id, cls)
+        return await asyncio.to_thread(lambda: storage.load_file(summary.path, summary.id, model=cls))
 
     @classmethod
     async def last(cls) -> "Session":
@@ -174,7 +165,9 @@ class Session(_Model):
         if not isinstance(window, int) or isinstance(window, bool) or window < 0:
             raise ValueError(f"window must be a whole number of messages (0 or more), not {window!r}")
         summary = await _latest_summary(workspace)
-        loaded = await asyncio.to_thread(storage.tail_load_file, summary.path, window, summary.id, cls)
+        loaded = await asyncio.to_thread(
+            lambda: storage.tail_load_file(summary.path, window, summary.id, model=cls)
+        )
         if loaded.dropped > 0:
             loaded.session._fork()
         return loaded
@@ -228,16 +221,12 @@ class Session(_Model):
         if self.metadata.provenance is not None:
             self.metadata.provenance.apply_claim(claim)
 
-    def apply_config(self, config: Config, registry: "ProviderRegistry | None" = None) -> None:
-        """Copy ``config.rlm`` into ``metadata.rlm`` (idempotent); see ``agent.config``."""
-        from ..agent.config import apply_config
-
+    def apply_config(self, config: Config, registry: ModelResolver | None = None) -> None:
+        """Copy ``config.rlm`` into ``metadata.rlm`` (idempotent); see ``subcall``."""
         apply_config(self, config, registry)
 
-    def resolve_subcall_provider(self, registry: "ProviderRegistry") -> Any:
+    def resolve_subcall_provider(self, registry: ModelResolver) -> Any:
         """Resolve ``metadata.rlm.subcall_model``; a failure is logged and gives None."""
-        from ..agent.config import resolve_subcall_provider
-
         return resolve_subcall_provider(self, registry)
 
     # -- transcript and bus ---------------------------------------------------------
@@ -276,7 +265,7 @@ class Session(_Model):
         self,
         message: str,
         events: Any,
-        registry: "ProviderRegistry | None" = None,
+        registry: Any = None,
         **options: Any,
     ) -> SessionResult:
         return await self.prompt_with_events_and_images(message, [], events, registry, **options)
@@ -286,16 +275,16 @@ class Session(_Model):
         message: str,
         images: list[ImageAttachment],
         events: "Any | Callable[[Any], Any]",
-        registry: "ProviderRegistry | None" = None,
+        registry: Any = None,
         **options: Any,
     ) -> SessionResult:
         """Run one user turn: ``events`` is an ``asyncio.Queue`` or a callable taking each event.
 
-        ``options`` go to the loop: ``model``, ``tools``, ``approver``, ``max_steps``.
+        ``registry`` is a ``ProviderRegistry`` (None: loaded from Vault and the environment).
+        ``options`` go to the loop (``agent.loop.run_prompt``): ``model``, ``tools``, ``approver``,
+        ``max_steps``. The loop is reached through the prompt door (see the module docstring).
         """
-        from ..agent.loop import run_prompt  # lazy: session/ must not import agent/ at import time
-
-        return await run_prompt(self, message, images, events, registry, **options)
+        return await _prompt_door.run_turn(self, message, images, events, registry, **options)
 
 
 async def list_sessions(*, count_messages: bool = True) -> list["storage.SessionSummary"]:
@@ -304,7 +293,7 @@ async def list_sessions(*, count_messages: bool = True) -> list["storage.Session
     ``count_messages=False`` leaves ``message_count`` None and reads only each file's header
     instead of walking every transcript.
     """
-    return await asyncio.to_thread(catalog.list_summaries, None, count_messages)
+    return await asyncio.to_thread(listing.list_summaries, None, count_messages)
 
 
 async def list_sessions_for_directory(
@@ -312,7 +301,7 @@ async def list_sessions_for_directory(
 ) -> list["storage.SessionSummary"]:
     """The sessions whose ``metadata.directory`` is ``workspace`` (default: cwd), newest first."""
     directory = workspace if workspace is not None else os.getcwd()
-    return await asyncio.to_thread(catalog.list_summaries, directory, count_messages)
+    return await asyncio.to_thread(listing.list_summaries, directory, count_messages)
 
 
 def _message_payload(session: Session, message: Message) -> dict[str, Any]:
@@ -324,7 +313,7 @@ def _message_payload(session: Session, message: Message) -> dict[str, Any]:
 
 
 async def _latest_summary(workspace: str | os.PathLike[str] | None) -> "storage.SessionSummary":
-    summary = await asyncio.to_thread(catalog.latest_summary, workspace)
+    summary = await asyncio.to_thread(listing.latest_summary, workspace)
     if summary is None:
         where = f"directory {os.fspath(workspace)}" if workspace is not None else "any directory"
         raise not_found(sessions_dir(), f"for {where}")

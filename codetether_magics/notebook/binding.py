@@ -62,7 +62,7 @@ class NotebookState:
 
     async def resume(self, session_id: str) -> Any:
         """Continue the saved session ``session_id`` in this notebook (the current one is archived)."""
-        from ..session.core import Session
+        from ..session.session import Session
 
         current = await self.current()
         if current.id == session_id:
@@ -117,7 +117,7 @@ class NotebookState:
 
 
 async def _load_or_new(location: NotebookLocation) -> Any:
-    from ..session.core import Session
+    from ..session.session import Session
 
     if location.transcript.exists():
         return await Session.load_path(location.transcript)
@@ -125,7 +125,7 @@ async def _load_or_new(location: NotebookLocation) -> Any:
 
 
 async def _new_for(location: NotebookLocation, model: str | None = None) -> Any:
-    from ..session.core import Session
+    from ..session.session import Session
 
     folder = location.path.parent
     session = await Session.new(folder if folder.is_dir() else None)

@@ -14,10 +14,9 @@ from dataclasses import dataclass
 from typing import Any, Awaitable, Callable, Sequence
 
 from ..errors import ProviderError, ProviderStreamError
+from ..events import EventSink, StreamRetryEvent, TextChunkEvent, ThinkingCompleteEvent, ThinkingEvent
 from ..providers.base import ModelRequest, Provider, TextDelta, ThinkingDelta
-from .accumulate import MessageBuilder
-from .emit import EventSink
-from .events import StreamRetryEvent, TextChunkEvent, ThinkingCompleteEvent, ThinkingEvent
+from .message_builder import MessageBuilder
 
 __all__ = ["MAX_RETRY_AFTER", "StepStream", "StreamOutcome"]
 

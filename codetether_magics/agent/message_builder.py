@@ -17,8 +17,8 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Union
 
+from ..messages import Message, Part, TextPart, ThinkingPart, ToolCallPart, Usage
 from ..providers.base import Finish, ProviderEvent, TextDelta, ThinkingDelta, ToolCallDelta, UsageDelta
-from ..session.model import Message, Part, TextPart, ThinkingPart, ToolCallPart, Usage
 
 __all__ = ["MessageBuilder", "PendingToolCall"]
 

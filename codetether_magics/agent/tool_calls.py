@@ -16,20 +16,11 @@ import logging
 import time
 from typing import Any, Awaitable, Callable
 
+from ..caps import ARGUMENTS_CAP, OUTPUT_CAP, cap_text, cap_tool_output
 from ..errors import ToolError
-from ..session.model import Message, ToolCallPart, ToolResultPart, ToolUse
-from .emit import EventSink
-from .events import (
-    ARGUMENTS_CAP,
-    OUTPUT_CAP,
-    ApprovalRequestEvent,
-    ToolCallCompleteEvent,
-    ToolCallStartEvent,
-    ToolHeartbeatEvent,
-    cap_text,
-)
-from .tooling import ApprovalRequest, Approver, Tool, ToolResult
-from .tools import cap_tool_output
+from ..events import EventSink, ApprovalRequestEvent, ToolCallCompleteEvent, ToolCallStartEvent, ToolHeartbeatEvent
+from ..messages import Message, ToolCallPart, ToolResultPart, ToolUse
+from .tools.base import ApprovalRequest, Approver, Tool, ToolResult
 
 __all__ = ["INTERRUPTED_RESULT", "ToolRunner", "parse_arguments"]
 

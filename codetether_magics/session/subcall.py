@@ -1,24 +1,29 @@
-"""``apply_config`` and ``resolve_subcall_provider``: the Session methods of SPEC section 2, as functions.
+"""``apply_config`` and ``resolve_subcall_provider``: the RLM settings of a session and the
+provider its subcalls use, as functions behind the ``Session`` methods of the same names.
 
-Attach them to ``Session`` as thin methods::
-
-    def apply_config(self, config, registry=None): agent.config.apply_config(self, config, registry)
-    def resolve_subcall_provider(self, registry): return agent.config.resolve_subcall_provider(self, registry)
-
-The resolved subcall provider is runtime state (a provider object holds credentials), so
-it is kept in private attributes of the session and never written to the session file.
+The registry is anything with ``resolve_model(selector) -> (provider, model)`` (a
+``ProviderRegistry``): this package does not import the providers. The resolved subcall
+provider is runtime state (a provider object holds credentials), so it is kept in private
+attributes of the session and never written to the session file.
 """
 
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, Protocol
 
-from ..session.model import Config
+from .metadata import Config
 
-__all__ = ["apply_config", "resolve_subcall_provider", "subcall_provider"]
+__all__ = ["ModelResolver", "apply_config", "resolve_subcall_provider", "subcall_provider"]
 
 log = logging.getLogger(__name__)
+
+
+class ModelResolver(Protocol):
+    """What resolving a subcall model needs of a registry."""
+
+    def resolve_model(self, selector: str) -> tuple[Any, str]: ...
+
 
 def _set(session: Any, provider: Any, model_name: str | None) -> None:
     # Private attributes declared on Session: runtime state, never serialised.
@@ -32,7 +37,7 @@ def subcall_provider(session: Any) -> tuple[Any, str] | None:
     return (provider, model_name) if provider is not None and model_name else None
 
 
-def apply_config(session: Any, config: Config, registry: Any = None) -> None:
+def apply_config(session: Any, config: Config, registry: ModelResolver | None = None) -> None:
     """Copy ``config.rlm`` into ``session.metadata.rlm`` and re-resolve the subcall model (idempotent).
 
     A failed resolution is logged, never raised: subcalls then use the root model.
@@ -45,7 +50,7 @@ def apply_config(session: Any, config: Config, registry: Any = None) -> None:
         resolve_subcall_provider(session, registry)
 
 
-def resolve_subcall_provider(session: Any, registry: Any) -> tuple[Any, str] | None:
+def resolve_subcall_provider(session: Any, registry: ModelResolver) -> tuple[Any, str] | None:
     """Resolve ``metadata.rlm.subcall_model`` against ``registry`` once; log (not raise) a failure."""
     already = subcall_provider(session)
     if already is not None:
@@ -55,7 +60,7 @@ def resolve_subcall_provider(session: Any, registry: Any) -> tuple[Any, str] | N
         return None
     try:
         provider, model_name = registry.resolve_model(selector)
-    except Exception as exc:  # noqa: BLE001 - the seed logs and falls back to the root model
+    except Exception as exc:  # noqa: BLE001 - a subcall can always fall back to the root model
         log.warning("RLM subcall_model %r could not be resolved (%s); subcalls will use the root model",
                     selector, exc)
         return None

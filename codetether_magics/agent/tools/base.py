@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Awaitable, Callable
 
-from ..providers.base import ToolSpec
+from ...providers.base import ToolSpec
 
 __all__ = ["ApprovalRequest", "Approver", "Tool", "ToolResult"]
 

@@ -11,7 +11,7 @@ import asyncio
 import types
 from typing import Any, Mapping
 
-from ..agent.tooling import Tool, ToolResult
+from ..agent.tools.base import Tool, ToolResult
 from ..errors import ToolError
 from .pyexec import run_code
 

@@ -1,4 +1,10 @@
-"""One run of a ``%%codetether`` cell, once its options are parsed (see ``runner``).
+"""One run of a ``%%codetether`` cell, start to finish: session, images, live or replay, the view, the answer.
+
+Under ipykernel the cell was rewritten into ``await run_cell(...)`` on the kernel's loop, so
+widget updates stream while it runs and a kernel interrupt cancels it (``CancelledError``):
+the loop saves what streamed, the view says "Interrupted" and the cell ends with a short
+``KeyboardInterrupt``. Elsewhere the magic runs the same coroutine on a worker thread
+(``sync.run_sync``) with its own loop and cancels it on Ctrl-C.
 
 Every option is used here: ``--model`` and ``--max-steps`` go to the loop, ``--allow`` to
 the approval policy, ``--image`` to the user message, ``--new`` / ``--session`` choose the
@@ -10,23 +16,61 @@ there ``--new`` and ``--session`` have no effect.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
-from typing import Any
+from typing import Any, AsyncIterator
 
 from IPython.core.error import UsageError
 from IPython.display import display
 
-from ..agent.events import ErrorEvent, TextChunkEvent, TextCompleteEvent
 from ..agent.tools import builtin_tools
 from ..errors import CodeTetherError
+from ..events import ErrorEvent, TextChunkEvent, TextCompleteEvent
 from .approval import ApprovalPolicy, frontend_can_answer, make_approver, parse_allow
 from .images import ImageRefError, sent_image_urls
-from .nbtools import notebook_tools
+from .kernel_tools import notebook_tools
+from .mode import choose_mode, replay_forced
 from .redact import redact, redacting
-from .runner import INTERRUPTED, CellError, choose_mode, replay_forced
 from .view import LiveView, final_bundle
 
-__all__ = ["CellRun"]
+__all__ = ["INTERRUPTED", "CellError", "CellRun", "run_cell"]
+
+WAKE_INTERVAL = 0.1  # seconds; see _wake_loop
+INTERRUPTED = "Interrupted"
+
+
+class CellError(Exception):
+    """A failed run, shown as one line (no traceback of our internals)."""
+
+    def _render_traceback_(self) -> list[str]:
+        return [f"CodeTether: {self}"]
+
+
+async def run_cell(magics: Any, options: Any, prompt: str) -> None:
+    """Run one cell whose options the magic has parsed and whose prompt it has checked."""
+    run = CellRun(magics, options, prompt)
+    async with _wake_loop():
+        await run.execute()
+
+
+@contextlib.asynccontextmanager
+async def _wake_loop() -> AsyncIterator[None]:
+    """Keep the kernel's loop waking up while the cell runs.
+
+    ipykernel turns SIGINT into a callback on its loop; while the loop sleeps in select()
+    waiting for a slow model, that callback waits too (measured: 18 s). A tick every
+    ``WAKE_INTERVAL`` makes an interrupt stop the run within a second.
+    """
+
+    async def tick() -> None:
+        while True:
+            await asyncio.sleep(WAKE_INTERVAL)
+
+    ticker = asyncio.ensure_future(tick())
+    try:
+        yield
+    finally:
+        ticker.cancel()
 
 
 class CellRun:

@@ -170,6 +170,29 @@ async def test_connection_dropped_mid_stream_keeps_what_arrived(tmp_path, protoc
     assert saved.messages[-1].text.startswith("The residuals fan out because the variance grows")
 
 
+async def test_an_answer_cut_by_the_output_token_limit_says_so(tmp_path, protocol):
+    session = await new_session(tmp_path)
+    turn = Turn.text("The residuals fan out because", finish_reason="length", usage=(20, 7))
+    with ScriptedModelServer([turn]) as server:
+        result, events = await prompt(session, server, protocol)
+    assert server.errors == [] and len(server.model_requests) == 1  # a length finish is not retried
+    assert result.text.startswith("The residuals fan out because\n\n[answer cut off: the model hit its output "
+                                  "token limit")
+    completed = [e.text for e in events if e.type == "text_complete"]
+    chunks = [e.text for e in events if e.type == "text_chunk"]
+    assert completed == [result.text] and chunks[-1] == result.text  # the live view shows the note
+    assert types(events)[-1] == "done" and "error" not in types(events)
+    saved = await Session.load(session.id)  # and the transcript keeps it, so a replay shows it too
+    assert saved.messages[-1].text == result.text
+
+
+async def test_a_normal_finish_gets_no_note(tmp_path, protocol):
+    session = await new_session(tmp_path)
+    with ScriptedModelServer([Turn.text("Complete answer.", finish_reason="stop")]) as server:
+        result, _ = await prompt(session, server, protocol)
+    assert result.text == "Complete answer."
+
+
 async def test_max_steps_reached(tmp_path, protocol):
     session = await new_session(tmp_path)
     turns = [Turn.tool_call("list", {}, id=f"call_{i}") for i in range(3)]

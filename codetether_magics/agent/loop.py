@@ -62,6 +62,10 @@ log = logging.getLogger(__name__)
 
 HEARTBEAT_INTERVAL = 10.0  # seconds between tool_heartbeat events
 INTERRUPTED_NOTE = "[interrupted by the user]"
+# A "length" finish: the answer stopped because the model reached its output token limit, not because
+# it was done. Without a note the cut reads like a complete answer.
+LENGTH_NOTE = ("[answer cut off: the model hit its output token limit before finishing; "
+               "prompt again to continue (e.g. \"continue\")]")
 
 
 async def run_prompt(
@@ -166,6 +170,15 @@ def _add_note(message: Message, text: str, note: str) -> str:
     return text + tail
 
 
+def _cut_note(outcome: StreamOutcome) -> str | None:
+    """The note for an answer that did not end on its own: a broken stream or the output token limit."""
+    if outcome.cut is not None:
+        return f"[answer cut off: {outcome.cut}]"
+    if outcome.builder.finish_reason == "length":
+        return LENGTH_NOTE
+    return None
+
+
 # -- one turn -----------------------------------------------------------------------
 
 
@@ -261,8 +274,9 @@ class _Turn:
         builder = outcome.builder
         message = builder.message(without_tool_calls=outcome.cut is not None)
         step_text = builder.text
-        if outcome.cut is not None:
-            step_text = _add_note(message, step_text, f"[answer cut off: {outcome.cut}]")
+        note = _cut_note(outcome)
+        if note is not None:  # in the transcript too, so a replay of this turn shows it as well
+            step_text = _add_note(message, step_text, note)
             await self.sink.emit(TextChunkEvent(text=prefix + step_text))
         if message.content:
             self.session.add_message(message)

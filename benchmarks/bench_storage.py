@@ -1,4 +1,4 @@
-"""Session storage against plain orjson on the same data, in one run (SPEC section 4 targets).
+"""Session storage against plain orjson on the same data, in one run (the targets are in each row).
 
 1. Save and load of a 10,000-message session (~50 MB): ``await session.save()`` (dump,
    atomic write, fsync, conflict check, index) against ``orjson.dumps`` + write + fsync of

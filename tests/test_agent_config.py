@@ -1,4 +1,4 @@
-"""apply_config and resolve_subcall_provider (SPEC section 2): copy rlm, resolve, log failures."""
+"""apply_config and resolve_subcall_provider: copy rlm, resolve, log failures."""
 
 from __future__ import annotations
 

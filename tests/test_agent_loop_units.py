@@ -111,7 +111,7 @@ async def test_streamed_text_answer_events_in_order(tmp_path):
     assert session.messages[1].content[0].type == "thinking"
     assert session.usage.total_tokens == 10
     assert session.metadata.model == "fake/model-1"
-    for event in events:  # every event survives the JSON round trip of SPEC section 6
+    for event in events:  # every event survives its JSON round trip
         assert SessionEventAdapter.validate_json(SessionEventAdapter.dump_json(event)) == event
 
 

@@ -22,7 +22,7 @@ async def test_prompt_uses_the_environment_registry_and_stores_the_model(tmp_pat
         result = await session.prompt("Say hi")
     assert server.errors == []
     assert result.text == "Hi from the loopback" and result.session_id == session.id
-    assert session.metadata.model == "openai/gpt-4o"  # the seed's default model for openai
+    assert session.metadata.model == "openai/gpt-4o"  # CodeTether's default model for openai
     assert server.model_requests[0].body["model"] == "gpt-4o"
     # the first turn's title request came last and named the session
     assert session.title == "Loopback greeting"

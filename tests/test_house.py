@@ -18,6 +18,7 @@ Each rule is also run against a planted violation, so a checker that cannot fail
 from __future__ import annotations
 
 import ast
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -278,3 +279,26 @@ def test_a_long_module_needs_a_reason(tmp_path):
         f"{PACKAGE}.long has {MAX_LINES + 2} lines (over {MAX_LINES}) and no 'Long:' reason "
         "in its docstring: split it or say why"
     ]
+
+
+# -- what the code cites must be in the repository ----------------------------------------
+
+OUTSIDE_CITATIONS = re.compile(r"SPEC(?:\.md| section)|FIELD-NOTES|ARCHITECTURE\.md|\bthe seed\b|\bseed's\b")
+
+
+def outside_citations(sources: list[Source]) -> list[str]:
+    return [f"{source.module}:{number}: {line.strip()}"
+            for source in sources
+            for number, line in enumerate(source.text.splitlines(), 1)
+            if OUTSIDE_CITATIONS.search(line)]
+
+
+def test_no_comment_cites_a_file_outside_the_repository(sources):
+    assert outside_citations(sources) == []
+    assert (ROOT.parent / "docs" / "design.md").is_file()  # what they cite instead
+
+
+def test_an_outside_citation_is_found():
+    planted = _plant((f"{PACKAGE}.session.a", "x = 1  # SPEC section 3\n# as in the seed\n# fine: seeded random\n"))
+    assert outside_citations(planted) == [f"{PACKAGE}.session.a:1: x = 1  # SPEC section 3",
+                                          f"{PACKAGE}.session.a:2: # as in the seed"]

@@ -21,7 +21,7 @@ pytestmark = pytest.mark.slow
 
 STORY = " ".join(f"word{i}" for i in range(60))
 PARTIAL = "Partial answer before the model goes quiet"
-INTERRUPT_LIMIT = 1.0  # seconds, SPEC section 7
+INTERRUPT_LIMIT = 1.0  # seconds: an interrupt must stop the run within a second
 
 
 def _html_values(run: KernelRun) -> list[str]:

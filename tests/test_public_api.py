@@ -7,7 +7,7 @@ import sys
 
 import codetether_magics
 
-SPEC_NAMES = {  # SPEC section 2
+PUBLIC_NAMES = {  # the names importable from the package root: the public API
     "Session", "Message", "SessionEvent", "SessionResult", "TailLoad",
     "ImageAttachment", "ProviderRegistry", "Config",
 }
@@ -15,7 +15,7 @@ SPEC_NAMES = {  # SPEC section 2
 
 def test_all_is_sorted_and_complete():
     assert codetether_magics.__all__ == sorted(codetether_magics.__all__)
-    assert SPEC_NAMES <= set(codetether_magics.__all__)
+    assert PUBLIC_NAMES <= set(codetether_magics.__all__)
 
 
 def test_every_exported_name_resolves():

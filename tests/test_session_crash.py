@@ -1,4 +1,4 @@
-"""Crash safety and concurrent writers, with real processes (SPEC section 4)."""
+"""Crash safety and concurrent writers, with real processes (docs/design.md, "Saves")."""
 
 from __future__ import annotations
 

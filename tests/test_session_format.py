@@ -1,4 +1,4 @@
-"""The session file format (SPEC section 3): every part type round-trips, bytes are compact,
+"""The session file format (docs/design.md, "The session file"): every part type round-trips, bytes are compact,
 keys are in order, unknown keys survive a load and a save."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Storage (SPEC section 4): ids, data dir, typed errors that leave files alone, conflicts,
+"""Storage: ids, data dir, typed errors that leave files alone, conflicts,
 skipped unchanged saves, notebook files and delete."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Titles, provenance, add_message and the AgentBus (SPEC sections 2 and 4)."""
+"""Titles, provenance, add_message and the AgentBus."""
 
 from __future__ import annotations
 
@@ -109,7 +109,7 @@ async def test_set_agent_name_and_provenance_records(monkeypatch):
     assert from_worker.metadata.provenance.task_id == "t-env"
 
 
-async def test_bus_envelopes_on_the_seed_topics():
+async def test_bus_envelopes_on_the_agent_topics():
     bus = AgentBus()
     seen, only_tools = [], []
     bus.subscribe(seen.append, "agent.build.")

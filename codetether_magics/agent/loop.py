@@ -2,7 +2,7 @@
 
 One turn: the user message (with its images) joins the transcript; then steps until the
 model answers without tool calls or ``max_steps`` is reached. A step is one streamed
-model call plus the tool calls it asked for. Events (SPEC section 6), in order, per step:
+model call plus the tool calls it asked for. Events (docs/design.md, "Events"), in order, per step:
 
     thinking                           a step starts (then thinking{text} while reasoning streams)
     thinking_complete                  when reasoning was streamed
@@ -10,9 +10,9 @@ model call plus the tool calls it asked for. Events (SPEC section 6), in order, 
     text_complete                      the same text at the end of the step
     usage_report                       tokens, duration and "provider/model" of this call
     tool_call_start, [approval_request], tool_heartbeat*, tool_call_complete   per tool call
-and ``done`` last. Text that arrives beside tool calls is the step's preamble (as in the
-seed): it is streamed and completed before the tool events, and it stays part of the
-turn's text, so ``SessionResult.text`` is every step's text joined by blank lines.
+and ``done`` last. Text that arrives beside tool calls is the step's preamble (the model
+saying what it is about to do): it is streamed and completed before the tool events, and it
+stays part of the turn's text, so ``SessionResult.text`` is every step's text joined by blank lines.
 
 The title: on a session's first turn the heuristic title is set at once; after the last
 step, when ``title_model_call`` is true, ONE more short model request (same provider and

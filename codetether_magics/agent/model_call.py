@@ -1,4 +1,4 @@
-"""One model call of the loop: stream a response, emit its events, retry what SPEC section 5 retries.
+"""One model call of the loop: stream a response, emit its events, retry what is worth retrying.
 
 Before the first delta, ``ProviderHTTPError`` with a retryable status (429, 5xx) and
 ``ProviderConnectionError`` are retried (at most ``len(retry_delays)`` times, waiting

@@ -1,7 +1,8 @@
 """A model-made title for a session's first turn, falling back to the heuristic.
 
-The request follows the seed (src/session/title/): a terse system instruction, the first
-user message cut to 800 characters, at most 24 tokens, temperature 0.2, no tools. The
+The request is the one CodeTether's agent makes for titles: a terse system instruction, the
+first user message cut to 800 characters, at most 24 tokens, temperature 0.2, no tools (a
+title is worth a few tokens, not a second conversation). The
 answer's first line is stripped of quotes and trailing dots and cut like any title
 (47 characters plus "..."). Any failure returns None so the heuristic title stays.
 """

@@ -2,7 +2,8 @@
 
 Why: a cell magic is synchronous, and inside ipykernel the only way to run the agent on
 the kernel's own event loop (live widget updates, Approve / Deny clicks arriving while the
-cell runs, a kernel interrupt cancelling the run) is a top-level ``await`` (FIELD-NOTES).
+cell runs, a kernel interrupt cancelling the run) is a top-level ``await`` (docs/design.md,
+"One road for a cell").
 The magic line and the body become Python string literals (``repr``), so ``{}``, ``$`` and
 quotes in the prompt reach the model exactly as written.
 """

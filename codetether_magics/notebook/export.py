@@ -1,6 +1,6 @@
 """``%codetether export md|json``: the transcript as Markdown to read, or JSON to process.
 
-JSON is the session file format itself (SPEC section 3); Markdown shows each message under
+JSON is the session file format itself (docs/design.md, "The session file"); Markdown shows each message under
 its role, tool calls with their arguments and results in code fences, and images as a
 note (a data URL is megabytes of noise in a document meant for reading).
 """

@@ -1,4 +1,4 @@
-"""Where is the notebook, and where does its transcript live? (SPEC sections 4 and 7)
+"""Where is the notebook, and where does its transcript live (beside it, so it travels with it)?
 
 The kernel is not told which notebook it serves, so we look, in this order, at:
 ``__session__`` (JupyterLab / Notebook 7, in the user namespace), ``JPY_SESSION_NAME``
@@ -47,7 +47,7 @@ def find_notebook(
     bound: str | os.PathLike[str] | None = None,
     cwd: Path | None = None,
 ) -> NotebookLocation:
-    """The notebook this kernel serves, by the SPEC section 7 order."""
+    """The notebook this kernel serves, by the order in the module docstring."""
     environ = os.environ if environ is None else environ
     cwd = Path.cwd() if cwd is None else cwd
     # (value, where it came from, set by a frontend?)

@@ -47,7 +47,7 @@ KNOWN_PROVIDERS: dict[str, KnownProvider] = {
     "ollama": KnownProvider("openai", "http://127.0.0.1:11434/v1", "llama3.2", None),
 }
 
-# SPEC section 5: with no model chosen, the first registered of these is the default.
+# With no model chosen, the first registered of these is the default (docs/design.md, "Providers").
 DEFAULT_ORDER = ("openai", "anthropic", "openrouter", "groq", "deepseek", "mistral", "ollama")
 
 

@@ -1,6 +1,6 @@
 """``AgentBus``: a small in-process publish/subscribe bus for what agents say and do.
 
-Envelopes follow the seed's ``BusEnvelope``: ``{id, topic, sender_id, correlation_id,
+Envelopes have the shape CodeTether workers read: ``{id, topic, sender_id, correlation_id,
 timestamp, message}``; ``message`` is a dict tagged by ``kind``. A session with a bus
 (``session.with_bus(bus)``) publishes on ``agent.{agent}.user``, ``.assistant``,
 ``.thinking``, ``.tool.request`` and ``.tool.response``::
@@ -31,7 +31,7 @@ __all__ = ["AgentBus", "BusEnvelope", "Subscription"]
 
 log = logging.getLogger(__name__)
 
-# The ``kind`` a message gets by default on each session topic (the seed's BusMessage tags).
+# The ``kind`` a message gets by default on each session topic (the tags CodeTether workers dispatch on).
 DEFAULT_KINDS = {
     "user": "user_prompt",
     "assistant": "agent_message",

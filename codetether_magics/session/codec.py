@@ -1,4 +1,7 @@
-"""Session <-> bytes, in the one layout SPEC section 3 fixes (compact JSON, fixed key order).
+"""Session <-> bytes, in the one layout of a session file (compact JSON, fixed key order).
+
+The key order puts metadata before the transcript so a header can be read alone
+(docs/design.md, "The session file").
 
 Encoding is ``model_dump`` + ``orjson.dumps``: the model's field order is the key order
 and unknown keys (``extra="allow"``) are written back after the known ones. Decoding maps

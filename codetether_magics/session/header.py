@@ -1,6 +1,6 @@
 """Session headers: what comes before ``messages`` in a file, read without the transcript.
 
-The writer puts ``id``, ``title``, times and ``metadata`` first (SPEC section 3), so a
+The writer puts ``id``, ``title``, times and ``metadata`` first (``Session``'s field order), so a
 header costs one small read per file whatever the transcript's size. A file written in
 another key order is still understood: its arrays are skipped element by element.
 """

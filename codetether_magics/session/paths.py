@@ -1,4 +1,4 @@
-"""Where session files live (SPEC section 4) and which ids are acceptable.
+"""Where session files live (docs/design.md, "Where sessions live") and which ids are acceptable.
 
 Every public storage function validates an id with :func:`validate_id` before it
 builds a path from it, so ``../x`` or ``a/b`` never reach the file system.

@@ -51,7 +51,8 @@ class SessionResult:
 
 
 class Session(Record):
-    # Field order is the on-disk key order (SPEC section 3): metadata before messages.
+    # Field order is the on-disk key order: metadata before messages, so a listing reads a header and
+    # stops (docs/design.md, "The session file").
     id: str = Field(default_factory=lambda: str(uuid.uuid4()))
     title: str | None = None
     created_at: datetime = Field(default_factory=utc_now)

@@ -1,4 +1,4 @@
-"""The heuristic title (SPEC section 4): the first user message with text, whitespace
+"""The heuristic title: the first user message with text, whitespace
 folded, cut to 47 characters plus "..." when longer. The agent loop may replace it with a
 model-made title; this is what every session falls back to."""
 

@@ -1,7 +1,7 @@
 """Drive JupyterLab in Debian's headless Chromium with the ``playwright`` package.
 
-Follows FIELD-NOTES.md "A real browser": the system ``/usr/bin/chromium`` (never a
-downloaded browser), a loopback-only ``jupyter lab`` on a free port with a random
+The system ``/usr/bin/chromium`` (never a downloaded browser: the test runs offline and uses
+what the distribution ships), a loopback-only ``jupyter lab`` on a free port with a random
 token, and a notebook written afresh for every run (JupyterLab autosaves after 120 s).
 """
 

@@ -18,12 +18,14 @@ _EXPORTS = {
     "DropStep": "turns",
     "ErrorEventStep": "turns",
     "Expectation": "turns",
+    "FakeRegistry": "fakes",
     "HangStep": "turns",
     "HttpError": "turns",
     "MalformedStep": "turns",
     "REAL_WORLD_VARS": "environment",
     "RecordedRequest": "_handler",
     "ScriptedModelServer": "scripted_server",
+    "ScriptedProvider": "fakes",
     "TextStep": "turns",
     "ThinkingStep": "turns",
     "ToolCallStep": "turns",
@@ -39,6 +41,7 @@ __all__ = sorted(_EXPORTS)
 if TYPE_CHECKING:  # pragma: no cover
     from ._handler import RecordedRequest
     from .environment import REAL_WORLD_VARS
+    from .fakes import FakeRegistry, ScriptedProvider
     from .scripted_server import ScriptedModelServer, load_script
     from .turns import (DropStep, ErrorEventStep, Expectation, HangStep, HttpError, MalformedStep, TextStep,
                         ThinkingStep, ToolCallStep, Turn, UsageStep)

@@ -1,4 +1,4 @@
-"""ProviderRegistry from the environment and the config file (Vault: tests/test_vault_registry.py)."""
+"""ProviderRegistry from the environment and the config file (Vault: tests/providers/test_providers_vault.py)."""
 
 from __future__ import annotations
 

@@ -25,7 +25,7 @@ from codetether_magics.notebook.view import final_bundle
 from codetether_magics.session.session import Session
 from codetether_magics.testing import ScriptedModelServer
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOKS = ROOT / "notebooks"
 sys.path.insert(0, str(ROOT / "scripts"))
 

@@ -21,47 +21,9 @@ from codetether_magics.events import SessionEventAdapter
 from codetether_magics.messages import ImageAttachment, ImagePart, ToolResultPart
 from codetether_magics.providers.base import Finish, TextDelta, ThinkingDelta, ToolCallDelta, UsageDelta
 from codetether_magics.session.session import Session
+from codetether_magics.testing import FakeRegistry, ScriptedProvider
 
-# -- an in-test provider and registry -------------------------------------------------
-
-
-class FakeProvider:
-    """Each stream() call plays the next script: a list of deltas, or exceptions to raise in place."""
-
-    name = "fake"
-
-    def __init__(self, *scripts: list[Any]) -> None:
-        self.scripts = list(scripts)
-        self.requests: list[Any] = []
-
-    async def stream(self, request):
-        self.requests.append(request)
-        if not self.scripts:
-            raise AssertionError("the loop made one model call more than scripted")
-        for item in self.scripts.pop(0):
-            if isinstance(item, BaseException):
-                raise item
-            if isinstance(item, float):
-                await asyncio.sleep(item)
-                continue
-            yield item
-
-    def model_requests(self):
-        return [r for r in self.requests if r.system != TITLE_SYSTEM]
-
-
-class FakeRegistry:
-    def __init__(self, provider: FakeProvider) -> None:
-        self.provider = provider
-
-    def default_model(self) -> str:
-        return "fake/model-1"
-
-    def resolve_model(self, model):
-        name, _, local = model.partition("/")
-        if name != "fake":
-            raise KeyError(model)
-        return self.provider, local
+# -- scripts for the shared ScriptedProvider -----------------------------------------------
 
 
 def text(*chunks: str, usage=(7, 3)) -> list[Any]:
@@ -99,7 +61,7 @@ def types(events) -> list[str]:
 
 async def test_streamed_text_answer_events_in_order(tmp_path):
     session = new_session(tmp_path)
-    provider = FakeProvider([ThinkingDelta("Let me think"), ThinkingDelta("."), *text("Hel", "lo ", "there")])
+    provider = ScriptedProvider([ThinkingDelta("Let me think"), ThinkingDelta("."), *text("Hel", "lo ", "there")])
     result, events = await run(session, provider)
     assert types(events) == ["thinking", "thinking", "thinking", "thinking_complete", "text_chunk", "text_chunk",
                              "text_chunk", "text_complete", "usage_report", "done"]
@@ -117,7 +79,7 @@ async def test_streamed_text_answer_events_in_order(tmp_path):
 
 async def test_events_into_a_queue_and_an_async_callable(tmp_path):
     queue: asyncio.Queue = asyncio.Queue()
-    await run_prompt(new_session(tmp_path), "hi", [], queue, FakeRegistry(FakeProvider(text("a"))))
+    await run_prompt(new_session(tmp_path), "hi", [], queue, FakeRegistry(ScriptedProvider(text("a"))))
     got = [queue.get_nowait().type for _ in range(queue.qsize())]
     assert got[-1] == "done" and "text_chunk" in got
 
@@ -127,19 +89,19 @@ async def test_events_into_a_queue_and_an_async_callable(tmp_path):
         await asyncio.sleep(0)
         seen.append(event.type)
 
-    await run_prompt(new_session(tmp_path), "hi", [], sink, FakeRegistry(FakeProvider(text("b"))))
+    await run_prompt(new_session(tmp_path), "hi", [], sink, FakeRegistry(ScriptedProvider(text("b"))))
     assert seen[-1] == "done"
 
 
 async def test_bad_events_target_is_refused(tmp_path):
     with pytest.raises(TypeError, match="events must be None, an asyncio.Queue or a callable"):
-        await run_prompt(new_session(tmp_path), "hi", [], 42, FakeRegistry(FakeProvider()))
+        await run_prompt(new_session(tmp_path), "hi", [], 42, FakeRegistry(ScriptedProvider()))
 
 
 async def test_model_choice_order_and_images(tmp_path):
     session = new_session(tmp_path)
     session.metadata.model = "fake/from-session"
-    provider = FakeProvider(text("ok"), text("ok"))
+    provider = ScriptedProvider(text("ok"), text("ok"))
     image = ImageAttachment(data_url="data:image/png;base64,iVBORw0KGgo=")
     await run(session, provider, images=[image])
     assert provider.requests[0].model == "from-session"
@@ -157,7 +119,7 @@ async def test_model_choice_order_and_images(tmp_path):
 async def test_tool_round_trip_with_preamble(tmp_path):
     (tmp_path / "data.csv").write_text("a,b\n1,2\n")
     session = new_session(tmp_path)
-    provider = FakeProvider(tool_call("read", {"path": "data.csv"}, preamble="Reading it."), text("Two columns."))
+    provider = ScriptedProvider(tool_call("read", {"path": "data.csv"}, preamble="Reading it."), text("Two columns."))
     result, events = await run(session, provider)
     order = types(events)
     # the text beside the tool call is completed before the tool runs (the step's preamble)
@@ -177,7 +139,7 @@ async def test_tool_round_trip_with_preamble(tmp_path):
 
 async def test_unknown_tool_and_invalid_arguments_go_back_to_the_model(tmp_path):
     broken = [ToolCallDelta(0, id="c2", name="read", arguments='{"path": "x'), Finish("length")]
-    provider = FakeProvider(tool_call("nope", {}), broken, text("sorry"))
+    provider = ScriptedProvider(tool_call("nope", {}), broken, text("sorry"))
     session = new_session(tmp_path)
     await run(session, provider)
     results = [m.content[0].content for m in session.messages if m.role == "tool"]
@@ -189,7 +151,7 @@ async def test_unknown_tool_and_invalid_arguments_go_back_to_the_model(tmp_path)
 async def test_tool_output_is_capped_for_the_model(tmp_path):
     (tmp_path / "big.txt").write_text("x" * 20000)
     session = new_session(tmp_path)
-    provider = FakeProvider(tool_call("read", {"path": "big.txt"}), text("ok"))
+    provider = ScriptedProvider(tool_call("read", {"path": "big.txt"}), text("ok"))
     _, events = await run(session, provider)
     sent = provider.requests[1].messages[-1].content[0].content
     assert len(sent.encode()) <= 4096 and "bytes in all" in sent
@@ -199,7 +161,7 @@ async def test_tool_output_is_capped_for_the_model(tmp_path):
 
 async def test_write_without_approver_is_refused(tmp_path):
     session = new_session(tmp_path)
-    provider = FakeProvider(tool_call("write", {"path": "a.txt", "content": "hi"}), text("ok"))
+    provider = ScriptedProvider(tool_call("write", {"path": "a.txt", "content": "hi"}), text("ok"))
     _, events = await run(session, provider)
     assert not (tmp_path / "a.txt").exists()
     assert types(events).count("approval_request") == 1
@@ -217,7 +179,7 @@ async def test_approver_decides(tmp_path, answer):
         return answer
 
     session = new_session(tmp_path)
-    provider = FakeProvider(tool_call("write", {"path": "a.txt", "content": "hi"}), text("ok"))
+    provider = ScriptedProvider(tool_call("write", {"path": "a.txt", "content": "hi"}), text("ok"))
     _, events = await run(session, provider, approver=approver)
     assert asked == [("call_1", "write", {"path": "a.txt", "content": "hi"})]
     assert (tmp_path / "a.txt").exists() is answer
@@ -229,7 +191,7 @@ async def test_read_only_tools_do_not_ask(tmp_path):
     async def approver(request):
         raise AssertionError("read-only tools must not ask")
 
-    provider = FakeProvider(tool_call("list", {}), text("ok"))
+    provider = ScriptedProvider(tool_call("list", {}), text("ok"))
     _, events = await run(new_session(tmp_path), provider, approver=approver)
     assert "approval_request" not in types(events)
 
@@ -240,7 +202,7 @@ async def test_heartbeat_while_a_tool_runs(tmp_path):
         return ToolResult("finished")
 
     tool = Tool("slow", "takes a while", {"type": "object", "properties": {}}, slow)
-    provider = FakeProvider(tool_call("slow", {}), text("ok"))
+    provider = ScriptedProvider(tool_call("slow", {}), text("ok"))
     _, events = await run(new_session(tmp_path), provider, tools=[tool], heartbeat_interval=0.05)
     beats = [e for e in events if e.type == "tool_heartbeat"]
     assert len(beats) >= 3 and all(b.name == "slow" and b.tool_call_id == "call_1" for b in beats)
@@ -251,7 +213,7 @@ async def test_heartbeat_while_a_tool_runs(tmp_path):
 
 async def test_max_steps_reached(tmp_path):
     session = new_session(tmp_path)
-    provider = FakeProvider(*(tool_call("list", {}, call_id=f"c{i}") for i in range(3)))
+    provider = ScriptedProvider(*(tool_call("list", {}, call_id=f"c{i}") for i in range(3)))
     result, events = await run(session, provider, max_steps=2)
     assert len(provider.requests) == 2  # never a third model call
     assert "Stopped after 2 steps (max_steps)" in result.text
@@ -262,7 +224,7 @@ async def test_max_steps_reached(tmp_path):
 async def test_max_steps_from_the_session_and_validation(tmp_path):
     session = new_session(tmp_path)
     session.max_steps = 1
-    provider = FakeProvider(tool_call("list", {}))
+    provider = ScriptedProvider(tool_call("list", {}))
     result, _ = await run(session, provider)
     assert "Stopped after 1 step " in result.text
     with pytest.raises(ValueError, match="max_steps must be a whole number >= 1"):
@@ -278,7 +240,7 @@ async def test_retry_after_is_honoured_and_delays_follow_the_plan(tmp_path):
     async def sleep(seconds):
         waits.append(seconds)
 
-    provider = FakeProvider([ProviderHTTPError(429, "slow down", retry_after=7.0)],
+    provider = ScriptedProvider([ProviderHTTPError(429, "slow down", retry_after=7.0)],
                             [ProviderHTTPError(503, "busy")], [ProviderConnectionError("reset")], text("fine"))
     result, events = await run(new_session(tmp_path), provider, retry_delays=(1.0, 2.0, 4.0), sleep=sleep)
     assert waits == [7.0, 2.0, 4.0]
@@ -294,7 +256,7 @@ async def test_retry_after_is_clamped_to_zero_and_sixty_seconds(tmp_path):
     async def sleep(seconds):
         waits.append(seconds)
 
-    provider = FakeProvider([ProviderHTTPError(429, "wait an hour", retry_after=3600.0)],
+    provider = ScriptedProvider([ProviderHTTPError(429, "wait an hour", retry_after=3600.0)],
                             [ProviderHTTPError(503, "clock skew", retry_after=-5.0)], text("fine"))
     result, _ = await run(new_session(tmp_path), provider, retry_delays=(1.0, 2.0, 4.0), sleep=sleep)
     assert waits == [60.0, 0.0] and result.text == "fine"
@@ -304,7 +266,7 @@ async def test_retries_give_up_after_three(tmp_path):
     async def sleep(seconds):
         pass
 
-    provider = FakeProvider(*([ProviderHTTPError(500, "boom")] for _ in range(4)))
+    provider = ScriptedProvider(*([ProviderHTTPError(500, "boom")] for _ in range(4)))
     events: list[Any] = []
     session = new_session(tmp_path)
     with pytest.raises(ProviderHTTPError, match="boom"):
@@ -316,7 +278,7 @@ async def test_retries_give_up_after_three(tmp_path):
 
 
 async def test_client_errors_are_not_retried(tmp_path):
-    provider = FakeProvider([ProviderHTTPError(400, "bad request: unknown model")])
+    provider = ScriptedProvider([ProviderHTTPError(400, "bad request: unknown model")])
     with pytest.raises(ProviderHTTPError, match="unknown model"):
         await run(new_session(tmp_path), provider)
     assert len(provider.requests) == 1
@@ -325,7 +287,7 @@ async def test_client_errors_are_not_retried(tmp_path):
 async def test_stream_cut_mid_answer_keeps_what_arrived(tmp_path):
     session = new_session(tmp_path)
     cut = ProviderStreamError("connection closed mid-stream", partial=True)
-    provider = FakeProvider([TextDelta("The answer is "), TextDelta("4"),
+    provider = ScriptedProvider([TextDelta("The answer is "), TextDelta("4"),
                              ToolCallDelta(0, id="c9", name="list", arguments="{"), cut])
     result, events = await run(session, provider)
     assert result.text.startswith("The answer is 4") and "cut off" in result.text
@@ -339,7 +301,7 @@ async def test_stream_cut_mid_answer_keeps_what_arrived(tmp_path):
 
 async def test_first_turn_gets_a_model_title(tmp_path):
     session = new_session(tmp_path, title=None)
-    provider = FakeProvider(text("Hi!"), [TextDelta('"Greeting the agent."\nmore'), Finish("stop")])
+    provider = ScriptedProvider(text("Hi!"), [TextDelta('"Greeting the agent."\nmore'), Finish("stop")])
     result, events = await run(session, provider, message="  hello   agent  ")
     assert session.title == "Greeting the agent"
     title_request = provider.requests[-1]
@@ -358,11 +320,11 @@ def test_a_long_model_title_is_cut_like_the_heuristic_one():
 
 async def test_title_falls_back_to_the_heuristic(tmp_path):
     session = new_session(tmp_path, title=None)
-    provider = FakeProvider(text("Hi!"), [ProviderHTTPError(500, "no title for you")])
+    provider = ScriptedProvider(text("Hi!"), [ProviderHTTPError(500, "no title for you")])
     await run(session, provider, message="Why does the residual plot fan out?")
     assert session.title == "Why does the residual plot fan out?"
     skipped = new_session(tmp_path, title=None)
-    provider = FakeProvider(text("Hi!"))
+    provider = ScriptedProvider(text("Hi!"))
     await run(skipped, provider, message="short one", title_model_call=False)
     assert len(provider.requests) == 1 and skipped.title == "short one"
 
@@ -372,7 +334,7 @@ async def test_title_falls_back_to_the_heuristic(tmp_path):
 
 async def test_cancel_mid_stream_keeps_the_partial_answer(tmp_path):
     session = new_session(tmp_path)
-    provider = FakeProvider([TextDelta("partial "), TextDelta("answer"), 30.0, *text("never")])
+    provider = ScriptedProvider([TextDelta("partial "), TextDelta("answer"), 30.0, *text("never")])
     queue: asyncio.Queue = asyncio.Queue()
     task = asyncio.ensure_future(run_prompt(session, "hi", [], queue, FakeRegistry(provider)))
     while True:
@@ -395,7 +357,7 @@ async def test_cancel_during_a_tool_records_an_interrupted_result(tmp_path):
 
     tool = Tool("forever", "never ends", {"type": "object", "properties": {}}, forever)
     session = new_session(tmp_path)
-    provider = FakeProvider(tool_call("forever", {}))
+    provider = ScriptedProvider(tool_call("forever", {}))
     task = asyncio.ensure_future(run_prompt(session, "hi", [], None, FakeRegistry(provider), tools=[tool]))
     await started.wait()
     task.cancel()
@@ -416,7 +378,7 @@ async def test_bus_gets_thinking_tool_request_response_and_assistant(tmp_path):
     seen = []
     bus.subscribe(seen.append, "agent.build.")
     session = new_session(tmp_path).with_bus(bus)
-    provider = FakeProvider([ThinkingDelta("hmm"), *tool_call("list", {})], text("done"))
+    provider = ScriptedProvider([ThinkingDelta("hmm"), *tool_call("list", {})], text("done"))
     await run(session, provider)
     topics = [envelope.topic for envelope in seen]
     assert topics == ["agent.build.user", "agent.build.assistant", "agent.build.thinking",
@@ -434,7 +396,7 @@ async def test_a_failing_bus_subscriber_does_not_stop_the_turn(tmp_path, caplog)
     bus = AgentBus()
     bus.subscribe(broken, "agent.build.")
     session = new_session(tmp_path).with_bus(bus)
-    provider = FakeProvider([ThinkingDelta("hmm"), *tool_call("list", {})], text("done"))
+    provider = ScriptedProvider([ThinkingDelta("hmm"), *tool_call("list", {})], text("done"))
     result, events = await run(session, provider)
     assert result.text == "done" and types(events)[-1] == "done"
     assert session.tool_uses[0].success is True
@@ -452,7 +414,7 @@ async def test_saved_after_every_step_and_tool_and_loadable(tmp_path):
     session = CountingSession()
     session.metadata.directory = str(tmp_path)
     session.title = "t"
-    provider = FakeProvider(tool_call("list", {}), text("done"))
+    provider = ScriptedProvider(tool_call("list", {}), text("done"))
     await run(session, provider)
     # user message, step 1 (assistant), the tool result, step 2: no second save of the same state
     assert session.__dict__["_saved_lengths"] == [1, 2, 3, 4]
@@ -464,7 +426,7 @@ async def test_saved_after_every_step_and_tool_and_loadable(tmp_path):
 async def test_first_turn_saves_the_model_title_once_it_arrives(tmp_path):
     session = CountingSession()
     session.metadata.directory = str(tmp_path)
-    provider = FakeProvider(text("Hi!"), [TextDelta("Greeting"), UsageDelta(3, 1), Finish("stop")])
+    provider = ScriptedProvider(text("Hi!"), [TextDelta("Greeting"), UsageDelta(3, 1), Finish("stop")])
     await run(session, provider, message="hello agent")
     assert session.__dict__["_saved_lengths"] == [1, 2, 2]  # user message, the step, the title
     loaded = await Session.load(session.id)
@@ -473,14 +435,14 @@ async def test_first_turn_saves_the_model_title_once_it_arrives(tmp_path):
 
 async def test_save_false_writes_nothing(tmp_path, isolated_environment):
     session = new_session(tmp_path)
-    await run(session, FakeProvider(text("x")), save=False)
+    await run(session, ScriptedProvider(text("x")), save=False)
     assert not list(isolated_environment.glob("**/*.json"))
-    await run(session, FakeProvider(text("y")))  # the same turn with saving on does write
+    await run(session, ScriptedProvider(text("y")))  # the same turn with saving on does write
     assert [p.name for p in isolated_environment.glob("**/*.json") if p.stem == session.id] == [f"{session.id}.json"]
 
 
 async def test_a_plain_function_approver_is_accepted(tmp_path):
-    provider = FakeProvider(tool_call("write", {"path": "a.txt", "content": "hi"}), text("ok"))
+    provider = ScriptedProvider(tool_call("write", {"path": "a.txt", "content": "hi"}), text("ok"))
     await run(new_session(tmp_path), provider, approver=lambda request: request.name == "write")
     assert (tmp_path / "a.txt").read_text() == "hi"
 
@@ -499,5 +461,5 @@ async def test_a_failing_save_on_the_way_out_does_not_hide_the_first_error(tmp_p
     session.metadata.directory = str(tmp_path)
     session.title = "t"
     with pytest.raises(ProviderHTTPError, match="bad request"):
-        await run(session, FakeProvider([ProviderHTTPError(400, "bad request")]))
+        await run(session, ScriptedProvider([ProviderHTTPError(400, "bad request")]))
     assert "someone else saved" in caplog.text

@@ -21,22 +21,9 @@ from codetether_magics.events import SessionEventAdapter
 from codetether_magics.providers.anthropic import AnthropicProvider
 from codetether_magics.providers.openai import OpenAIProvider
 from codetether_magics.session.session import Session
-from codetether_magics.testing import ScriptedModelServer, Turn
+from codetether_magics.testing import FakeRegistry, ScriptedModelServer, Turn
 
 API_KEY = "sk-test-loopback-4f9c2e7a1b"  # must never show up in events, files, logs or errors
-
-
-class OneProviderRegistry:
-    """The smallest registry run_prompt needs: one real provider under its own name."""
-
-    def __init__(self, provider: Any, model: str) -> None:
-        self.provider, self.model = provider, model
-
-    def default_model(self) -> str:
-        return self.model
-
-    def resolve_model(self, model):
-        return self.provider, (model or self.model).partition("/")[2]
 
 
 @pytest.fixture(params=["openai", "anthropic"])
@@ -44,11 +31,12 @@ def protocol(request) -> str:
     return request.param
 
 
-def registry_for(server: ScriptedModelServer, protocol: str) -> OneProviderRegistry:
+def registry_for(server: ScriptedModelServer, protocol: str) -> FakeRegistry:
+    """A registry of one real provider talking to the loopback server."""
     if protocol == "openai":
-        return OneProviderRegistry(OpenAIProvider("openai", API_KEY, server.openai_base_url), "openai/gpt-4o")
+        return FakeRegistry(OpenAIProvider("openai", API_KEY, server.openai_base_url), "openai/gpt-4o")
     provider = AnthropicProvider("anthropic", API_KEY, server.anthropic_base_url)
-    return OneProviderRegistry(provider, "anthropic/claude-sonnet-4-20250514")
+    return FakeRegistry(provider, "anthropic/claude-sonnet-4-20250514")
 
 
 async def new_session(tmp_path: Path) -> Session:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from codetether_magics import Message, Session
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _spawn(*args: str, data_dir: Path) -> subprocess.Popen:

@@ -7,18 +7,11 @@ import logging
 from codetether_magics.session.metadata import Config, RlmConfig
 from codetether_magics.session.session import Session
 from codetether_magics.session.subcall import subcall_provider
+from codetether_magics.testing import FakeRegistry
 
 
-class Registry:
-    def __init__(self):
-        self.asked = []
-
-    def resolve_model(self, model):
-        self.asked.append(model)
-        name, _, local = model.partition("/")
-        if name != "known":
-            raise KeyError(f"Provider '{name}' not found. Available: known")
-        return f"<provider {name}>", local
+def Registry() -> FakeRegistry:  # noqa: N802 - reads like the class it stands for
+    return FakeRegistry({"known": "<provider known>"})
 
 
 def test_apply_config_copies_rlm_and_is_idempotent():

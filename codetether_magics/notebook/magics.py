@@ -54,7 +54,7 @@ class CodeTether(Magics):
 
     def __init__(self, shell: Any = None, **kwargs: Any) -> None:
         super().__init__(shell=shell, **kwargs)
-        self._state: Any = None  # state.NotebookState, made on first use (heavy imports)
+        self._state: Any = None  # binding.NotebookState, made on first use (heavy imports)
         self._capture: Any = None  # images.ImageCapture, hooked in at load
 
     def start_capture(self) -> None:

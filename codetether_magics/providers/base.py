@@ -1,9 +1,9 @@
 """What a provider is, seen from the agent loop.
 
-A provider turns one ``ModelRequest`` (wire-neutral messages from ``session.model``
+A provider turns one ``ModelRequest`` (wire-neutral messages from ``codetether_magics.messages``
 plus tool specs) into an async stream of small typed deltas. Each wire protocol lives
 in its own module and is the only place that knows its JSON; the loop feeds the deltas
-to ``accumulate.MessageBuilder`` so every provider produces the same transcript.
+to ``agent.message_builder.MessageBuilder`` so every provider produces the same transcript.
 
 Errors: before the first delta a provider raises ``ProviderHTTPError`` (with
 ``retry_after``) or ``ProviderConnectionError``; the loop retries those. A stream that

@@ -66,7 +66,7 @@ class Session(Record):
     # Runtime-only state, never written.
     _max_steps: int | None = PrivateAttr(default=None)
     _bus: Any = PrivateAttr(default=None)
-    # The provider resolved for metadata.rlm.subcall_model (agent.config): it holds credentials.
+    # The provider resolved for metadata.rlm.subcall_model (``subcall``): it holds credentials.
     _subcall_provider: Any = PrivateAttr(default=None)
     _subcall_model_name: str | None = PrivateAttr(default=None)
     # The file this object was loaded from or saved to, and the version of it we know.

@@ -13,8 +13,11 @@
     │   ├── NoProviderConfiguredError   nothing in Vault, the environment or the config file
     │   ├── ProviderAuthError           Vault refused us (after one re-login)
     │   ├── ProviderHTTPError           the model server answered with an error status
+    │   │   └── ContextLengthError      ... because the request is longer than the model's context window
     │   ├── ProviderConnectionError     could not reach the server / timed out before any data
     │   └── ProviderStreamError         malformed stream, or cut after data arrived
+    ├── ContextBudgetError              the context window cannot hold even the system prompt and the newest
+    │                                   message, or its setting is not a number of tokens
     ├── ToolError                       a tool failed; the message goes back to the model
     └── ReplayError                     a replayed prompt has no recorded turn
 
@@ -33,6 +36,8 @@ from __future__ import annotations
 
 __all__ = [
     "CodeTetherError",
+    "ContextBudgetError",
+    "ContextLengthError",
     "InvalidSessionIdError",
     "NoProviderConfiguredError",
     "ProviderAuthError",
@@ -130,6 +135,13 @@ class ProviderHTTPError(ProviderError):
         return self.status_code == 429 or self.status_code >= 500
 
 
+class ContextLengthError(ProviderHTTPError):
+    """The server refused the request as longer than the model's context window (OpenAI
+    ``context_length_exceeded``, Anthropic "prompt is too long", llama.cpp "exceeds the available
+    context size", vLLM and OpenRouter "maximum context length"). Never retried as is: the loop
+    sends a shorter request instead."""
+
+
 class ProviderConnectionError(ProviderError):
     """Connection refused, reset or timed out (retryable)."""
 
@@ -146,6 +158,15 @@ class ProviderStreamError(ProviderError):
     def __init__(self, message: str, *, partial: bool = False) -> None:
         self.partial = partial
         super().__init__(message)
+
+
+# -- the context budget -------------------------------------------------------
+
+
+class ContextBudgetError(CodeTetherError, ValueError):
+    """The request cannot be made to fit the model's context window (raised before any model call),
+    or a window setting (``CodeTether.context_tokens``, ``CODETETHER_CONTEXT_TOKENS``,
+    ``metadata.rlm``) is not valid."""
 
 
 # -- tools and replay ---------------------------------------------------------

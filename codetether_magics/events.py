@@ -23,6 +23,9 @@ from pydantic import BaseModel, Field, TypeAdapter
 
 __all__ = [
     "ApprovalRequestEvent",
+    "CompactionCompletedEvent",
+    "CompactionStartedEvent",
+    "ContextTruncatedEvent",
     "EventSink",
     "DoneEvent",
     "ErrorEvent",
@@ -113,6 +116,28 @@ class ApprovalRequestEvent(_Event):
     reason: str = ""
 
 
+class CompactionStartedEvent(_Event):
+    """The request would pass the context budget: one model call is summarising earlier turns."""
+
+    type: Literal["compaction_started"] = "compaction_started"
+
+
+class CompactionCompletedEvent(_Event):
+    """The summary replaces the earlier turns in the request (the transcript keeps them)."""
+
+    type: Literal["compaction_completed"] = "compaction_completed"
+    before_tokens: int  # estimated request tokens without the summary
+    after_tokens: int  # ... and with it
+
+
+class ContextTruncatedEvent(_Event):
+    """Earlier messages were left out of the request without a summary (a failed summary call, or
+    the provider's context-length error)."""
+
+    type: Literal["context_truncated"] = "context_truncated"
+    dropped: int  # transcript messages left out of this request
+
+
 class DoneEvent(_Event):
     type: Literal["done"] = "done"
 
@@ -134,6 +159,9 @@ SessionEvent = Annotated[
         StreamRetryEvent,
         UsageReportEvent,
         ApprovalRequestEvent,
+        CompactionStartedEvent,
+        CompactionCompletedEvent,
+        ContextTruncatedEvent,
         DoneEvent,
         ErrorEvent,
     ],

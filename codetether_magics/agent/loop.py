@@ -20,6 +20,12 @@ model, no tools) asks for a better title, falling back to the heuristic on any f
 A scripted test server therefore sees that title request LAST in the first turn; pass
 ``title_model_call=False`` to skip it.
 
+The request of each step is derived from the transcript by the context budget (``context``):
+within 90% of the model's window, earlier turns compacted into a summary past it, old images as
+placeholders. A context-length error from the provider re-derives it keeping the last 6, then 3,
+then 1 messages (plus the summary), one call each, before the error reaches the caller; events
+``compaction_started``, ``compaction_completed`` and ``context_truncated`` say what happened.
+
 Saves: after the user message, after every step, after every tool call and after the title
 call (``save=False`` skips them, e.g. for replay on an in-memory copy); nothing changes the
 transcript after the last step's save, so the turn does not end with a second one. On cancellation what
@@ -35,7 +41,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable, Sequence
 
-from ..errors import CodeTetherError
+from ..errors import CodeTetherError, ContextLengthError
 from ..events import (
     EventSink,
     DoneEvent,
@@ -49,6 +55,9 @@ from ..messages import ImageAttachment, ImagePart, Message, TextPart
 from ..providers.base import ModelRequest, Provider
 from ..providers.pool import pooled_connections
 from ..session.session import DEFAULT_MAX_STEPS, Session, SessionResult
+from ..session.subcall import resolve_subcall_provider
+from .context import RETRY_KEEP, Derived, RequestBudget, context_window
+from .context.derive import attach_extra
 from .model_call import StepStream, StreamOutcome
 from .prompts import default_system_prompt
 from .title import model_title
@@ -56,7 +65,7 @@ from .tool_calls import ToolRunner
 from .tools import builtin_tools
 from .tools.base import Approver, Tool
 
-__all__ = ["DEFAULT_MAX_STEPS", "HEARTBEAT_INTERVAL", "run_prompt"]
+__all__ = ["DEFAULT_MAX_STEPS", "HEARTBEAT_INTERVAL", "request_messages", "run_prompt"]
 
 log = logging.getLogger(__name__)
 
@@ -85,6 +94,9 @@ async def run_prompt(
     title_model_call: bool = True,
     heartbeat_interval: float = HEARTBEAT_INTERVAL,
     sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
+    context_tokens: int | None = None,
+    notebook_context: str | Callable[[], str] | None = None,
+    context_budget: bool = True,
 ) -> SessionResult:
     """Run one user turn of ``session`` and return its text; see the module docstring for the events.
 
@@ -93,6 +105,11 @@ async def run_prompt(
     ``session.metadata.model``, else the registry's default; the chosen "provider/model" is
     stored in ``session.metadata.model``. ``tools`` None means the built-in tools confined to
     ``session.metadata.directory`` (or the cwd). ``sleep`` is how retries wait (injectable).
+    ``context_tokens`` overrides the model's context window (else ``CODETETHER_CONTEXT_TOKENS``, else
+    the table in ``context.windows``); ``notebook_context`` (text, or a callable giving it once at the
+    start of the turn) goes into every request of this turn before the newest user message, counted
+    in the budget and never put in the transcript; ``context_budget=False`` sends the whole transcript
+    (replay: there is no window to fit, and no summary call that is not in the recording).
     """
     sink = EventSink(events)
     try:
@@ -106,14 +123,20 @@ async def run_prompt(
         directory = session.metadata.directory or os.getcwd()
         tool_list = builtin_tools(directory) if tools is None else list(tools)
         _check_tools(tool_list)
+        system = system if system is not None else default_system_prompt(directory, tool_list)
+        context = _context_text(notebook_context)
+        budget = RequestBudget(session, provider, model_id, window=context_window(model_id, context_tokens),
+                               system=system, tools=[tool.spec for tool in tool_list], sink=sink,
+                               enabled=context_budget, summariser=resolve_subcall_provider(session, registry))
+        budget.check_fits(_user_message(message, images), context)  # before anything is sent or saved
     except CodeTetherError as exc:
         await sink.emit(ErrorEvent(message=str(exc)))
         raise
     turn = _Turn(
-        session, sink, provider, model_id, tool_list, approver,
-        system=system if system is not None else default_system_prompt(directory, tool_list),
+        session, sink, provider, model_id, tool_list, approver, system=system,
         max_steps=limit, retry_delays=retry_delays, save_enabled=save, sleep=sleep,
         heartbeat_interval=heartbeat_interval, title_model_call=title_model_call,
+        budget=budget, context=context,
     )
     async with pooled_connections():  # the steps (and the title call) share one connection
         return await turn.run(message, images)
@@ -154,6 +177,19 @@ def _check_tools(tools: list[Tool]) -> None:
     duplicates = sorted({name for name in names if names.count(name) > 1})
     if duplicates:
         raise ValueError(f"Two tools share the name(s) {', '.join(duplicates)}; tool names must be unique.")
+
+
+def _context_text(notebook_context: str | Callable[[], str] | None) -> str:
+    text = notebook_context() if callable(notebook_context) else notebook_context
+    if text is not None and not isinstance(text, str):
+        raise TypeError(f"notebook_context must give a str, not {type(text).__name__}")
+    return text or ""
+
+
+def request_messages(messages: Sequence[Message], context: str) -> list[Message]:
+    """The transcript with ``context`` as a text part at the start of the newest user message: a copy,
+    the transcript itself never holds the context (the budget derives requests the same way)."""
+    return attach_extra(list(messages), context)
 
 
 def _user_message(text: str, images: list[ImageAttachment]) -> Message:
@@ -197,6 +233,8 @@ class _Turn:
     sleep: Callable[[float], Awaitable[Any]]
     heartbeat_interval: float
     title_model_call: bool
+    budget: RequestBudget
+    context: str = ""  # the notebook context of this turn: in each request, not in the transcript
     texts: list[str] = field(default_factory=list)  # each step's text, in order
     stream: StepStream | None = None  # the model call in flight, if any
 
@@ -248,8 +286,7 @@ class _Turn:
         for step in range(1, self.max_steps + 1):
             await self.sink.emit(ThinkingEvent())
             prefix = self.turn_text() + "\n\n" if self.texts else ""
-            self.stream = StepStream(self.provider, self.sink, retry_delays=self.retry_delays, sleep=self.sleep)
-            outcome = await self.stream.run(self.request(), prefix)
+            outcome = await self.call_model(prefix)
             self.stream = None
             message = await self.record_step(step, outcome, prefix)
             if outcome.cut is not None:
@@ -261,10 +298,30 @@ class _Turn:
             await self.runner.run_calls(message.tool_calls, step)
         return await self.step_limit_note()
 
-    def request(self) -> ModelRequest:
+    async def call_model(self, prefix: str) -> StreamOutcome:
+        """One step's model call; a context-length error is answered with shorter requests (6, 3, 1)."""
+        derived = await self.budget.derive(self.session.messages, self.context)
+        while True:
+            self.stream = StepStream(self.provider, self.sink, retry_delays=self.retry_delays, sleep=self.sleep)
+            try:
+                return await self.stream.run(self.request(derived), prefix)
+            except ContextLengthError as exc:
+                derived = await self.shorter(derived, exc)
+
+    async def shorter(self, derived: Derived, error: ContextLengthError) -> Derived:
+        """The next request of the 6, 3, 1 fallback that leaves out more than ``derived``; else the error."""
+        if self.budget.active:
+            for keep in RETRY_KEEP:
+                candidate = await self.budget.shorter(self.session.messages, self.context, keep, derived)
+                if candidate is not None:
+                    return candidate
+        raise self.budget.final_error(error)
+
+    def request(self, derived: Derived) -> ModelRequest:
+        """The step's request: the budget's messages (transcript, summary, extra context), tools, system."""
         return ModelRequest(
             model=self.model_id,
-            messages=list(self.session.messages),
+            messages=derived.messages,
             tools=[tool.spec for tool in self.tools],
             system=self.system,
         )

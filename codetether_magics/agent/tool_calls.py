@@ -1,6 +1,13 @@
 """Running the tool calls of one step: approval, heartbeats, capped results, audit records.
 
-For each call, in order: ``tool_call_start``; for a tool that changes things an
+Consecutive read-only calls of a step run concurrently (a model that asks for five files at
+once waits for the slowest, not for the sum); a call that needs approval waits for the ones
+before it and runs alone, so approvals are asked one at a time, in order, and a read after a
+write sees the write. Whatever the finishing order, results enter the transcript and
+``tool_call_complete`` events are emitted in call order, and a failing call does not stop the
+others.
+
+For each call: ``tool_call_start``; for a tool that changes things an
 ``approval_request`` and the approver's answer (no approver means refused); the
 handler, with a ``tool_heartbeat`` every ``heartbeat_interval`` seconds while it runs;
 then the result goes into the transcript (capped to ``TOOL_OUTPUT_CAP`` bytes for the
@@ -63,21 +70,63 @@ class ToolRunner:
         self._recorded: set[str] = set()  # call ids whose result is in the transcript
 
     async def run_calls(self, calls: list[ToolCallPart], step: int) -> None:
-        """Run ``calls`` one after another; on cancellation every call left gets an 'interrupted' result."""
+        """Run ``calls`` (runs of read-only ones together); on cancellation every call left gets an
+        'interrupted' result."""
         self._recorded = set()
         try:
-            for call in calls:
-                await self._run_one(call, step)
+            for batch in self._batches(calls):
+                if len(batch) == 1:
+                    await self._run_one(batch[0], step)
+                else:
+                    await self._run_together(batch, step)
         except asyncio.CancelledError:
             for call in calls:
                 if call.id not in self._recorded:
                     self._record(call, {}, INTERRUPTED_RESULT, False)
             raise
 
+    def _batches(self, calls: list[ToolCallPart]) -> list[list[ToolCallPart]]:
+        """``calls`` in order, consecutive read-only ones grouped; each other call alone."""
+        batches: list[list[ToolCallPart]] = []
+        previous_read_only = False
+        for call in calls:
+            tool = self._tools.get(call.name)
+            read_only = tool is not None and tool.read_only
+            if read_only and previous_read_only:
+                batches[-1].append(call)
+            else:
+                batches.append([call])
+            previous_read_only = read_only
+        return batches
+
+    async def _run_together(self, calls: list[ToolCallPart], step: int) -> None:
+        """Start every call, then finish them in call order as their results arrive."""
+        for call in calls:
+            await self._announce(call)
+        tasks = [asyncio.ensure_future(self._outcome(call, step)) for call in calls]
+        try:
+            for call, task in zip(calls, tasks):
+                args, result, started = await task
+                await self._finish(call, step, args, result, started)
+        except BaseException:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            raise
+
     async def _run_one(self, call: ToolCallPart, step: int) -> None:
+        await self._announce(call)
+        args, result, started = await self._outcome(call, step)
+        await self._finish(call, step, args, result, started)
+
+    async def _announce(self, call: ToolCallPart) -> None:
         await self._sink.emit(
             ToolCallStartEvent(tool_call_id=call.id, name=call.name, arguments=cap_text(call.arguments, ARGUMENTS_CAP))
         )
+
+    async def _outcome(self, call: ToolCallPart, step: int) -> tuple[dict[str, Any], ToolResult, float]:
+        """Parse, ask when needed and run ``call``: (arguments, result, start time). Never raises but on
+        cancellation: a tool's failure is its result."""
         started = time.perf_counter()
         args: dict[str, Any] = {}
         try:
@@ -87,6 +136,10 @@ class ToolRunner:
             result = await self._execute(call, args)
         except ToolError as exc:
             result = ToolResult(output=f"Error: {exc}", success=False)
+        return args, result, started
+
+    async def _finish(self, call: ToolCallPart, step: int, args: dict[str, Any], result: ToolResult,
+                      started: float) -> None:
         output = cap_tool_output(result.output)
         self._record(call, args, output, result.success)
         self._session.publish("tool.response", {"request_id": call.id, "tool_name": call.name, "output": output,

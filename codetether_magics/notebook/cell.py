@@ -186,6 +186,7 @@ class CellRun:
         return await session.prompt_with_events_and_images(
             self.prompt, images, self._on_event, registry,
             model=self._model(), tools=tools, approver=approver, max_steps=max_steps,
+            context_tokens=self.magics.context_tokens,
         )
 
     def _finish(self, session: Any, *, text: str | None = None, error: str | None = None,

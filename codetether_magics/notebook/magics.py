@@ -3,7 +3,7 @@
 Importing this module costs only IPython and traitlets (already loaded in a kernel): the
 agent, pydantic, httpx and ipywidgets are imported on the first run, so ``%load_ext``
 stays fast. Configure with ``%config CodeTether.model = "openai/gpt-4o-mini"`` and likewise
-``max_steps``, ``auto_approve``, ``replay`` and ``approval_timeout``.
+``max_steps``, ``auto_approve``, ``replay``, ``approval_timeout`` and ``context_tokens``.
 """
 
 from __future__ import annotations
@@ -38,12 +38,25 @@ class CodeTether(Magics):
     approval_timeout = Float(300.0, help="Seconds to wait for Approve / Deny before denying.").tag(
         config=True
     )
+    context_tokens = Int(
+        None, allow_none=True,
+        help="The model's context window in tokens (default: CODETETHER_CONTEXT_TOKENS, else the known "
+        "window of the model, else 128000). Requests stay within 90% of it.",
+    ).tag(config=True)
 
     @validate("max_steps")
     def _check_max_steps(self, proposal: Any) -> Any:
         value = proposal["value"]
         if value is not None and value < 1:
             raise TraitError(f"CodeTether.max_steps must be 1 or more (or None for the default 50), got {value}")
+        return value
+
+    @validate("context_tokens")
+    def _check_context_tokens(self, proposal: Any) -> Any:
+        value = proposal["value"]
+        if value is not None and value < 1:
+            raise TraitError(f"CodeTether.context_tokens must be 1 or more tokens (or None for the model's own "
+                             f"window), got {value}")
         return value
 
     @validate("approval_timeout")

@@ -267,5 +267,6 @@ async def replay_turn(
         max_steps=max_steps if max_steps is not None else session.max_steps,
         save=False,
         title_model_call=False,
+        context_budget=False,  # nothing goes over a network: no window to fit, no summary call to make
     )
     return SessionResult(text=result.text, session_id=session.id)

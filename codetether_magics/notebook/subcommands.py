@@ -116,6 +116,9 @@ def usage(magics: Any, args: list[str]) -> None:
     _expect(args, 0, "usage")
     session = _current(magics)
     print(_usage_line(session.usage))
+    context = _context_line(session)
+    if context:  # only once the budget has acted, so a short session's output stays as it was
+        print(context)
 
 
 def export(magics: Any, args: list[str]) -> None:
@@ -159,6 +162,16 @@ def _model_label(magics: Any, session: Any) -> str:
     if session.metadata.model:
         return f"{session.metadata.model} (last used in this session)"
     return "not chosen: CODETETHER_MODEL, else the first configured provider's default"
+
+
+def _context_line(session: Any) -> str:
+    from ..agent.context import budget_counts
+
+    compactions, truncations = budget_counts(session)
+    if not (compactions or truncations):
+        return ""
+    return f"context: {compactions} compaction{'s' if compactions != 1 else ''}, {truncations} truncated request" \
+        + ("s" if truncations != 1 else "")
 
 
 def _usage_line(usage: Any) -> str:

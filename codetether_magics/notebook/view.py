@@ -158,6 +158,16 @@ class ViewState:
     def _on_stream_retry(self, event: Any) -> None:
         self.status = f"Retrying ({event.attempt}/{event.max_restarts}): {event.reason}"
 
+    def _on_compaction_started(self, event: Any) -> None:
+        self.status = "Summarising earlier turns to fit the context window…"
+
+    def _on_compaction_completed(self, event: Any) -> None:
+        self.status = f"Earlier turns summarised: about {event.before_tokens:,} → {event.after_tokens:,} tokens"
+
+    def _on_context_truncated(self, event: Any) -> None:
+        self.status = f"{event.dropped} earlier message{'s' if event.dropped != 1 else ''} left out to fit the " \
+                      "context window"
+
     def _on_usage_report(self, event: Any) -> None:
         self.steps += 1
         self.prompt_tokens += event.prompt_tokens

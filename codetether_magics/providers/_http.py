@@ -25,6 +25,7 @@ from datetime import datetime, timezone
 import httpx
 
 from ..errors import ProviderConnectionError, ProviderError, ProviderHTTPError, ProviderStreamError
+from .context_errors import http_error
 from .pool import pooled_client
 
 __all__ = ["DEFAULT_TIMEOUT", "create_http_client", "error_message", "open_stream", "parse_retry_after",
@@ -161,7 +162,8 @@ def stream_error(error: Any, provider: str) -> ProviderHTTPError:
     code, kind = error.get("code"), error.get("type")
     kind = kind if isinstance(kind, str) else None
     status = code if isinstance(code, int) and 400 <= code < 600 else _ERROR_STATUS.get(kind or "", 500)
-    return ProviderHTTPError(status, _message_in(error) or kind or "stream error", provider=provider)
+    message = _message_in(error) or kind or "stream error"
+    return http_error(status, message, provider=provider, body=json.dumps(error))
 
 
 def _message_in(error: Any) -> str | None:
@@ -192,8 +194,9 @@ async def open_stream(client: httpx.AsyncClient | None, provider: str, url: str,
         async with client.stream("POST", url, headers=dict(headers), json=body) as response:
             if response.status_code >= 400:
                 raw = await response.aread()
-                raise ProviderHTTPError(response.status_code, error_message(raw, response.status_code),
-                                        provider=provider, retry_after=parse_retry_after(response.headers))
+                raise http_error(response.status_code, error_message(raw, response.status_code), provider=provider,
+                                 retry_after=parse_retry_after(response.headers),
+                                 body=raw.decode("utf-8", errors="replace"))
             await _expect_event_stream(response, provider)
             yield response
     except httpx.UnsupportedProtocol:

@@ -271,6 +271,7 @@ async def test_a_failing_summary_call_falls_back_to_a_cut_request_with_a_note(tm
     assert len(server.summaries) == 1 and server.errors == []
     order = types(events)
     assert order.index("compaction_started") < order.index("context_truncated") < order.index("text_complete")
+    assert "compaction_completed" not in order
     sent = server.turn_requests[0].body
     assert "a summary could not be made" in request_texts(protocol, sent)
     assert wire_tokens(protocol, sent) <= 2700

@@ -197,8 +197,8 @@ class RequestBudget:
         try:
             summary_text, usage = await summarise(*self.summariser, text, cap)
         except Exception as exc:  # noqa: BLE001 - any failure falls back to a cut request; cancellation passes
+            # No compaction_completed: the context_truncated that follows says what was done instead.
             log.warning("context compaction failed, cutting the request instead: %s", exc)
-            await self.sink.emit(CompactionCompletedEvent(before_tokens=before, after_tokens=before))
             return None
         self.session.usage.add(usage)
         summary = StoredSummary(text=summary_text, messages=cut, anchor=store.anchor_of(messages[cut - 1]),

@@ -83,12 +83,14 @@ class RequestBudget:
             return
         message = estimate_message(newest)
         if message > self.room(extra):
+            context = self.budget - self.fixed - self.room(extra)
+            parts = f"system prompt and tools {self.fixed:,}" + (f", notebook context {context:,}" if extra else "")
             raise ContextBudgetError(
-                f"The request needs about {self.budget - self.room(extra) + message:,} tokens (system prompt, tools "
-                f"and notebook context {self.budget - self.room(extra):,}, this message {message:,}), more than the "
-                f"{self.budget:,} a request may use of the {self.window:,}-token context window of {self.model_id}. "
-                "Send a shorter message or fewer images, choose a model with a larger window, or set "
-                "CodeTether.context_tokens / CODETETHER_CONTEXT_TOKENS if its window is larger than that.")
+                f"The request needs about {self.fixed + context + message:,} tokens ({parts}, this message "
+                f"{message:,}), more than the {self.budget:,} a request may use of the {self.window:,}-token "
+                f"context window of {self.model_id}. Send a shorter message or fewer images, choose a model with "
+                "a larger window, or set CodeTether.context_tokens / CODETETHER_CONTEXT_TOKENS if its window is "
+                "larger than that.")
 
     # -- deriving ----------------------------------------------------------------------
 

@@ -162,4 +162,42 @@ _DATA = Example(
     ],
 )
 
-EXAMPLES: dict[str, Example] = {e.name: e for e in (_QUICKSTART, _PLOTS, _DATA)}
+# -- fix -------------------------------------------------------------------------
+
+_FIX_CODE = 'total = stock["banana"] + stock["apple"]\ntotal'
+_FIXED_CODE = 'total = stock.get("banana", 0) + stock["apple"]\ntotal'
+
+_FIX = Example(
+    name="fix",
+    cells=[
+        ("md", _about(
+            "fix", "Let the agent fix an error",
+            "Each live turn tells the agent what you ran since its last turn: the cells, their output, "
+            "their errors. `%codetether fix` sends the last exception (type, message, traceback and the "
+            "failing cell) and asks for an explanation and the fix as a new cell.")),
+        ("code", _setup("fix")),
+        ("code", 'stock = {"apple": 3, "pear": 5}\nprint("fruit in stock:", ", ".join(stock))'),
+        ("code", _FIX_CODE, "raises-exception", "nbval-raises-exc"),
+        ("md", "`%codetether fix` needs no prompt. The agent proposes its fix with the `insert_cell` tool: in "
+               "JupyterLab, Notebook 7 and VS Code the new cell appears below, not run, for you to review."),
+        ("code", "%codetether fix"),
+        ("md", "The cell it proposed (nbclient and nbval do not insert cells, so here it is, as inserted):"),
+        ("code", _FIXED_CODE),
+        ("md", "`%%codetether --fix` does the same and adds the cell's words to the request."),
+        ("code", "%%codetether --fix\nIn one sentence: when is .get with a default the wrong fix?"),
+    ],
+    turns=lambda: [
+        Turn.tool_call("insert_cell", {"source": _FIXED_CODE},
+                       text="`stock` has no key `'banana'`: it holds only `apple` and `pear`.", usage=(612, 41),
+                       expect_user_text="Cell 3 raised KeyError: 'banana'", expect_tools=("cells", "insert_cell")),
+        Turn.text("The lookup `stock[\"banana\"]` raised `KeyError` because `stock` (made in cell 2) has no "
+                  "`banana` entry. The new cell below counts a missing fruit as 0 with `stock.get(\"banana\", 0)`; "
+                  "run it to get the total.", usage=(690, 52), expect_tool_result="Inserted a new code cell"),
+        _title("Fix KeyError for banana"),
+        Turn.text("When a missing key means the data is wrong (a typo in the name, a failed load): a default "
+                  "of 0 then hides the bug instead of reporting it.", usage=(760, 33),
+                  expect_user_text="when is .get with a default the wrong fix?"),
+    ],
+)
+
+EXAMPLES: dict[str, Example] = {e.name: e for e in (_QUICKSTART, _PLOTS, _DATA, _FIX)}

@@ -26,7 +26,7 @@ from typing import Any, Awaitable, Callable
 from ..caps import ARGUMENTS_CAP, OUTPUT_CAP, cap_text, cap_tool_output
 from ..errors import ToolError
 from ..events import EventSink, ApprovalRequestEvent, ToolCallCompleteEvent, ToolCallStartEvent, ToolHeartbeatEvent
-from ..messages import Message, ToolCallPart, ToolResultPart, ToolUse
+from ..messages import ImagePart, Message, ToolCallPart, ToolResultPart, ToolUse
 from .tools.base import ApprovalRequest, Approver, Tool, ToolResult
 
 __all__ = ["INTERRUPTED_RESULT", "ToolRunner", "parse_arguments"]
@@ -141,7 +141,7 @@ class ToolRunner:
     async def _finish(self, call: ToolCallPart, step: int, args: dict[str, Any], result: ToolResult,
                       started: float) -> None:
         output = cap_tool_output(result.output)
-        self._record(call, args, output, result.success)
+        self._record(call, args, output, result.success, result.images)
         self._session.publish("tool.response", {"request_id": call.id, "tool_name": call.name, "output": output,
                                                 "success": result.success, "step": step})
         await self._sink.emit(
@@ -208,11 +208,13 @@ class ToolRunner:
             raise
         return _as_result(call.name, task)
 
-    def _record(self, call: ToolCallPart, args: dict[str, Any], output: str, success: bool) -> None:
+    def _record(self, call: ToolCallPart, args: dict[str, Any], output: str, success: bool,
+                images: Any = ()) -> None:
         self._recorded.add(call.id)
-        self._session.add_message(
-            Message(role="tool", content=[ToolResultPart(tool_call_id=call.id, content=output)])
-        )
+        content: list[Any] = [ToolResultPart(tool_call_id=call.id, content=output)]
+        # Images right after their result: each protocol's mapper attaches them to that result.
+        content += [ImagePart(url=image.data_url, mime_type=image.resolved_mime_type()) for image in images]
+        self._session.add_message(Message(role="tool", content=content))
         self._session.tool_uses.append(ToolUse(id=call.id, name=call.name, input=args, output=output, success=success))
 
 

@@ -27,6 +27,7 @@ from ..agent.tools import builtin_tools
 from ..errors import CodeTetherError
 from ..events import ErrorEvent, TextChunkEvent, TextCompleteEvent
 from .approval import ApprovalPolicy, frontend_can_answer, make_approver, parse_allow
+from .cell_tools import cell_tools
 from .images import ImageRefError, sent_image_urls
 from .kernel_tools import notebook_tools
 from .mode import choose_mode, replay_forced
@@ -111,7 +112,8 @@ class CellRun:
 
     def _tools(self, session: Any) -> tuple[list[Any], Any]:
         directory = self.magics.state.tool_root(session)
-        tools = [redacting(tool) for tool in (*builtin_tools(directory), *notebook_tools(self.shell))]
+        tools = [redacting(tool) for tool in (*builtin_tools(directory), *notebook_tools(self.shell),
+                                              *self._cell_tools())]
         try:
             allowed = parse_allow(self.options.allow, [tool.name for tool in tools])
         except ValueError as exc:
@@ -124,6 +126,11 @@ class CellRun:
         )
         ask = lambda request: self.view.ask_approval(request)  # noqa: E731 - the view opens later
         return tools, make_approver(policy, ask)
+
+    def _cell_tools(self) -> list[Any]:
+        """cells, cell_image and insert_cell: they need the cell record kept since %load_ext."""
+        log, capture = self.magics.cell_log, self.magics.capture
+        return cell_tools(log, capture, self.shell) if log is not None and capture is not None else []
 
     async def _mode(self, session: Any, occurrence: int) -> tuple[str, Any]:
         forced = replay_forced(self.options, replay_config=self.magics.replay, environ=os.environ)
@@ -183,11 +190,19 @@ class CellRun:
                 tools=tools, approver=approver, max_steps=max_steps,
             )
         await self.magics.state.before_live_run(session)
-        return await session.prompt_with_events_and_images(
-            self.prompt, images, self._on_event, registry,
-            model=self._model(), tools=tools, approver=approver, max_steps=max_steps,
-            context_tokens=self.magics.context_tokens,
+        context = self._notebook_context()
+        result = await session.prompt_with_events_and_images(
+            self.prompt, images, self._on_event, registry, model=self._model(), tools=tools,
+            approver=approver, max_steps=max_steps, context_tokens=self.magics.context_tokens,
+            notebook_context=context.text if context else None,
         )
+        if context is not None:  # the model saw it: the next turn starts from here
+            context.commit()
+        return result
+
+    def _notebook_context(self) -> Any:
+        builder = self.magics.notebook_context
+        return builder.for_turn(self.magics.context_cells_tokens) if builder is not None else None
 
     def _finish(self, session: Any, *, text: str | None = None, error: str | None = None,
                 final_output: bool = True) -> None:

@@ -17,6 +17,7 @@ __all__ = ["NBVAL_LINE", "RUNNER_NAME", "rewrite_codetether_cell", "strip_nbval_
 RUNNER_NAME = "__codetether_run_cell__"  # where the runner lives in the user namespace
 NBVAL_LINE = re.compile(r"^\s*#\s*NBVAL_")
 _MAGIC_LINE = re.compile(r"^%%codetether(?:\s(?P<line>.*))?$")
+_FIX_LINE = re.compile(r"^%codetether\s+fix(?:\s+(?P<words>.*))?$")  # a cell that is only `%codetether fix`
 
 
 def strip_nbval_lines(text: str) -> str:
@@ -27,8 +28,9 @@ def strip_nbval_lines(text: str) -> str:
 def rewrite_codetether_cell(lines: list[str]) -> list[str]:
     """An IPython cleanup transformer: leaves every other cell untouched.
 
-    The magic may follow blank lines and ``# NBVAL_`` marker lines. ``%%codetether?`` is
-    left alone so IPython shows the help; so is every cell under ``%autoawait off`` (the
+    A cell that is only ``%codetether fix [WORDS]`` becomes ``await <runner>('--fix', WORDS)``, so a
+    fix streams like any agent cell. The magic may follow blank lines and ``# NBVAL_`` marker
+    lines. ``%%codetether?`` is left alone so IPython shows the help; so is every cell under ``%autoawait off`` (the
     cell magic then runs the agent on a worker thread).
     """
     if not _autoawait():
@@ -36,6 +38,9 @@ def rewrite_codetether_cell(lines: list[str]) -> list[str]:
     for index, raw in enumerate(lines):
         if not raw.strip() or NBVAL_LINE.match(raw):
             continue
+        fix = _FIX_LINE.match(raw.strip())
+        if fix is not None and not "".join(lines[index + 1:]).strip():
+            return [f"await {RUNNER_NAME}('--fix', {(fix.group('words') or '').strip()!r})\n"]
         match = _MAGIC_LINE.match(raw.rstrip("\r\n"))
         if match is None or raw.rstrip().endswith("?"):
             return lines

@@ -125,6 +125,8 @@ class ImageCapture:
         self._current = _Cell(1)  # the cell running now; its number is fixed in post_run_cell
         self._registered = False
         self._wrapped: list[tuple[Any, str]] = []
+        # Told of each cell and display through these same hooks (cell_log.CellLog; it never raises).
+        self.listener: Any = None
 
     # -- hooks ----------------------------------------------------------------
 
@@ -179,16 +181,22 @@ class ImageCapture:
         # Provisional: the next number. Right for history cells (corrected after the run anyway)
         # and for nbval, where execution_count never moves and we count cells ourselves.
         self._current = _Cell(self._current.number + 1)
+        if self.listener is not None:
+            self.listener.cell_started(info)
 
     def _post_run_cell(self, result: Any) -> None:
         info = getattr(result, "info", None)
         count = getattr(result, "execution_count", None)
         if getattr(info, "store_history", False) and isinstance(count, int):
             self._current.number = count  # In[N] / Out[N] as the user sees them
+        if self.listener is not None:
+            self.listener.cell_finished(self._current.number, result)  # the number -i N uses
 
     def _capture(self, bundle: Any, *, returned: bool) -> None:
         if not isinstance(bundle, dict):
             return
+        if self.listener is not None:
+            self.listener.displayed(bundle, returned)
         try:
             self._store(bundle, returned=returned)
         except Exception:  # a capture problem must never break the user's display
@@ -210,6 +218,12 @@ class ImageCapture:
                 cell.images.append(image)
                 del cell.images[:-_IMAGES_PER_CELL]
             break  # one bundle is one picture: keep its first PNG/JPEG form only
+
+    def cells_with_images(self) -> list[int]:  # oldest first
+        return [cell.number for cell in self._cells if cell.images]
+
+    def images_of(self, number: int) -> list[_Image]:  # data_url None: over the cap
+        return [image for cell in self._cells if cell.number == number for image in cell.images]
 
     # -- references -----------------------------------------------------------
 

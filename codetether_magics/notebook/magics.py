@@ -3,7 +3,8 @@
 Importing this module costs only IPython and traitlets (already loaded in a kernel): the
 agent, pydantic, httpx and ipywidgets are imported on the first run, so ``%load_ext``
 stays fast. Configure with ``%config CodeTether.model = "openai/gpt-4o-mini"`` and likewise
-``max_steps``, ``auto_approve``, ``replay``, ``approval_timeout`` and ``context_tokens``.
+``max_steps``, ``auto_approve``, ``replay``, ``approval_timeout``, ``context_tokens`` and
+``context_cells_tokens``.
 """
 
 from __future__ import annotations
@@ -43,6 +44,16 @@ class CodeTether(Magics):
         help="The model's context window in tokens (default: CODETETHER_CONTEXT_TOKENS, else the known "
         "window of the model, else 128000). Requests stay within 90% of it.",
     ).tag(config=True)
+    context_cells_tokens = Int(
+        2000, help="Most tokens of notebook context (cells run since the agent's last turn) in each "
+        "request; 0 sends none."
+    ).tag(config=True)
+
+    @validate("context_cells_tokens")
+    def _check_context_tokens(self, proposal: Any) -> Any:
+        if proposal["value"] < 0:
+            raise TraitError(f"CodeTether.context_cells_tokens must be 0 or more, got {proposal['value']}")
+        return proposal["value"]
 
     @validate("max_steps")
     def _check_max_steps(self, proposal: Any) -> Any:
@@ -69,23 +80,43 @@ class CodeTether(Magics):
         super().__init__(shell=shell, **kwargs)
         self._state: Any = None  # binding.NotebookState, made on first use (heavy imports)
         self._capture: Any = None  # images.ImageCapture, hooked in at load
+        self._cell_log: Any = None  # cell_log.CellLog, listening to the capture
+        self._context: Any = None  # context.NotebookContext over the cell log
 
     def start_capture(self) -> None:
         """Capture images from cell outputs from now on, so ``-i last`` finds earlier plots."""
+        from .cell_log import CellLog
+        from .context import NotebookContext
         from .images import ImageCapture
 
         self._capture = ImageCapture(self.shell)
+        self._cell_log = CellLog(self.shell)
+        self._capture.listener = self._cell_log
         self._capture.register()
+        self._context = NotebookContext(self._cell_log, self.shell)
 
     @property
     def capture(self) -> Any:
         return self._capture
+
+    @property
+    def cell_log(self) -> Any:
+        """The cells run since load (``cell_log.CellLog``), or None before ``start_capture``."""
+        return self._cell_log
+
+    @property
+    def notebook_context(self) -> Any:
+        """Builds each live turn's notebook context (``context.NotebookContext``), or None."""
+        return self._context
 
     def close(self) -> None:
         """Undo ``start_capture`` and forget per-kernel state (``%unload_ext``)."""
         if self._capture is not None:
             self._capture.unregister()
             self._capture = None
+        if self._cell_log is not None:
+            self._cell_log.untee_streams()
+            self._cell_log = self._context = None
         self._state = None
 
     @property
@@ -116,6 +147,10 @@ class CodeTether(Magics):
     @ma.argument("--replay", action="store_true", help="answer from the saved transcript (no network)")
     @ma.argument("--live", action="store_true", help="call the model even when a recording exists")
     @ma.argument("--no-stream", action="store_true", help="no live view; show only the final answer")
+    @ma.argument(
+        "--fix", action="store_true",
+        help="explain this kernel's last exception and propose a fix as a new cell (the cell's words are added)",
+    )
     @no_var_expand  # $ and {} in the options mean themselves, as on the kernel path
     @cell_magic("codetether")
     def codetether_cell(self, line: str, cell: str) -> None:
@@ -127,8 +162,9 @@ class CodeTether(Magics):
         from .cell import run_cell
         from .sync import run_sync
 
-        options, prompt = parse_cell_options(line), cell_prompt(cell)
-        run_sync(lambda: run_cell(self, options, prompt))
+        request = self._cell_request(line, cell)
+        if request is not None:
+            run_sync(lambda: run_cell(self, *request))
 
     def install_runner(self, *_event_info: Any) -> None:
         """Put ``run_cell_async`` where rewritten cells find it (hidden from ``%who``)."""
@@ -140,7 +176,20 @@ class CodeTether(Magics):
         """What a rewritten ``%%codetether`` cell awaits under ipykernel."""
         from .cell import run_cell  # the heavy imports start here, on the first run
 
-        await run_cell(self, parse_cell_options(line), cell_prompt(body))
+        request = self._cell_request(line, body)
+        if request is not None:
+            await run_cell(self, *request)
+
+    def _cell_request(self, line: str, body: str) -> tuple[Any, str] | None:
+        """The options and the prompt; with ``--fix`` the prompt is the last exception (the body's
+        words added), or None when there is none (a one-line message, no model call)."""
+        options = parse_cell_options(line)
+        if not options.fix:
+            return options, cell_prompt(body)
+        from .fix import fix_prompt
+
+        prompt = fix_prompt(self, strip_nbval_lines(body).strip("\n"))
+        return None if prompt is None else (options, prompt)
 
     # -- %codetether ------------------------------------------------------------
 
@@ -158,6 +207,7 @@ class CodeTether(Magics):
         %codetether usage               tokens used by this session
         %codetether export md|json [PATH]   write the transcript as Markdown or JSON
         %codetether bind NOTEBOOK_PATH  say which notebook this kernel serves
+        %codetether fix [WORDS]         explain the last exception and propose a fix as a new cell
         %codetether help                this text
         """
         from .subcommands import run_subcommand

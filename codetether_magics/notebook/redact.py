@@ -46,8 +46,8 @@ def redacting(tool: "Tool") -> "Tool":
 
     async def redacted(arguments: dict) -> "ToolResult | str":
         result = await handler(arguments)
-        if isinstance(result, ToolResult):
-            return ToolResult(redact(result.output), success=result.success)
+        if isinstance(result, ToolResult):  # images pass through: they are pixels, not text
+            return dataclasses.replace(result, output=redact(result.output))
         return redact(result) if isinstance(result, str) else result
 
     return dataclasses.replace(tool, handler=redacted)

@@ -1,4 +1,4 @@
-"""``%codetether SUBCOMMAND``: status, new, list, resume, title, model, usage, export, bind, help."""
+"""``%codetether SUBCOMMAND``: status, new, list, resume, title, model, usage, export, bind, fix, help."""
 
 from __future__ import annotations
 
@@ -147,6 +147,11 @@ def bind(magics: Any, args: list[str]) -> None:
     print(f"Bound to {location.path}; transcript {location.transcript} ({state}).")
 
 
+def fix(magics: Any, args: list[str]) -> None:
+    """Explain the last exception and propose a fix (a cell holding only this line streams: see cell_rewrite)."""
+    magics.codetether_cell("--fix", " ".join(args))
+
+
 def help_(magics: Any, args: list[str]) -> None:
     import inspect
 
@@ -191,5 +196,6 @@ SUBCOMMANDS: dict[str, Callable[[Any, list[str]], None]] = {
     "usage": usage,
     "export": export,
     "bind": bind,
+    "fix": fix,
     "help": help_,
 }

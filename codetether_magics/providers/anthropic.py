@@ -84,7 +84,7 @@ def _map_messages(request: ModelRequest) -> tuple[str, list[dict[str, Any]]]:
             system.append(message.text)
             continue
         role = "assistant" if message.role == "assistant" else "user"  # tool results travel as user turns
-        blocks = [b for b in (_map_part(p) for p in message.content) if b is not None]
+        blocks = _tool_blocks(message.content) if message.role == "tool" else _blocks(message.content)
         if not blocks:
             continue
         if wire and wire[-1]["role"] == role:
@@ -94,6 +94,24 @@ def _map_messages(request: ModelRequest) -> tuple[str, list[dict[str, Any]]]:
     for message in wire:  # the API wants tool results before any other block of a user turn
         message["content"].sort(key=lambda b: b["type"] != "tool_result")
     return "\n\n".join(s for s in system if s), wire
+
+
+def _blocks(parts: list[Any]) -> list[dict[str, Any]]:
+    return [b for b in (_map_part(p) for p in parts) if b is not None]
+
+
+def _tool_blocks(parts: list[Any]) -> list[dict[str, Any]]:
+    """A tool message's blocks: an image after a tool result goes inside that result's content."""
+    blocks: list[dict[str, Any]] = []
+    for part in parts:
+        if isinstance(part, ImagePart) and blocks and blocks[-1]["type"] == "tool_result":
+            result = blocks[-1]
+            if isinstance(result["content"], str):  # the API refuses empty text blocks
+                result["content"] = [{"type": "text", "text": result["content"]}] if result["content"] else []
+            result["content"].append(_image_block(part))
+        else:
+            blocks.extend(_blocks([part]))
+    return blocks
 
 
 def _map_part(part: Any) -> dict[str, Any] | None:

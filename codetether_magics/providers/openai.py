@@ -65,8 +65,16 @@ class OpenAIProvider(StreamingProvider):
         wire: list[dict[str, Any]] = []
         if request.system:
             wire.append({"role": "system", "content": request.system})
+        pending_images: list[dict[str, Any]] = []  # images of the tool results just mapped
         for message in request.messages:
+            if message.role != "tool" and pending_images:
+                wire.append(_tool_images_message(pending_images))
+                pending_images = []
             wire.extend(self._map_message(message))
+            if message.role == "tool":
+                pending_images += [_map_user_part(p) for p in message.content if isinstance(p, ImagePart)]
+        if pending_images:
+            wire.append(_tool_images_message(pending_images))
         return wire
 
     def _map_message(self, message: Message) -> list[dict[str, Any]]:
@@ -117,6 +125,14 @@ def _map_user_part(part: Any) -> dict[str, Any] | None:
     if isinstance(part, (ThinkingPart, ToolCallPart)):
         return None  # never part of a user turn on this wire
     raise TypeError(f"Unknown message part {type(part).__name__}")
+
+
+def _tool_images_message(images: list[Any]) -> dict[str, Any]:
+    """Chat Completions tool messages carry text only, so a tool's images follow every tool
+    message of the step (an assistant's tool calls must be answered first) in a user message."""
+    intro = {"type": "text", "text": "The image output of the tool call above:" if len(images) == 1
+             else f"The {len(images)} image outputs of the tool calls above:"}
+    return {"role": "user", "content": [intro, *images]}
 
 
 def _simplify(content: list[dict[str, Any]]) -> str | list[dict[str, Any]]:

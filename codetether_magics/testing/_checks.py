@@ -119,7 +119,7 @@ def _images(protocol: str, body: dict[str, Any]) -> Iterator[tuple[str, str]]:
     for message in _messages(body):
         if message.get("role") != "user":
             continue
-        for block in _blocks(message):
+        for block in _blocks_with_nested(protocol, message):
             if protocol == ANTHROPIC and block.get("type") == "image":
                 source = block.get("source") or {}
                 if source.get("type") == "base64":
@@ -129,6 +129,14 @@ def _images(protocol: str, body: dict[str, Any]) -> Iterator[tuple[str, str]]:
                 head, _, data = url.partition(",")
                 if head.startswith("data:") and head.endswith(";base64"):
                     yield head[5:-7], data
+
+
+def _blocks_with_nested(protocol: str, message: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """A message's blocks, and on Anthropic the blocks inside each tool_result (where a tool's images go)."""
+    for block in _blocks(message):
+        yield block
+        if protocol == ANTHROPIC and block.get("type") == "tool_result" and isinstance(block.get("content"), list):
+            yield from (b for b in block["content"] if isinstance(b, dict))
 
 
 def _bad_images(protocol: str, body: dict[str, Any]) -> list[str]:

@@ -84,8 +84,13 @@ def _cells(nb: nbformat.NotebookNode) -> dict[str, nbformat.NotebookNode]:
     return dict(zip(CELLS, nb.cells))
 
 
+_NOTEBOOK_CONTEXT = re.compile(r"^\[Notebook context.*?\[End of the notebook context\.\]\n\n", re.S)
+
+
 def _request_user_texts(request) -> list[str]:
-    return [m["content"] for m in request.body["messages"] if m["role"] == "user" and isinstance(m["content"], str)]
+    """The user messages' text, without the notebook context a live turn adds before the newest one."""
+    return [_NOTEBOOK_CONTEXT.sub("", m["content"]) for m in request.body["messages"]
+            if m["role"] == "user" and isinstance(m["content"], str)]
 
 
 def _assert_no_key(key: str, folder: Path) -> None:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable
 
+from ...messages import ImageAttachment
 from ...providers.base import ToolSpec
 
 __all__ = ["ApprovalRequest", "Approver", "Tool", "ToolResult"]
@@ -12,8 +13,12 @@ __all__ = ["ApprovalRequest", "Approver", "Tool", "ToolResult"]
 
 @dataclass
 class ToolResult:
+    """What a tool hands back: text for the model, and images it should see beside that text
+    (they go into the transcript after the tool result and to the model in its protocol's image format)."""
+
     output: str
     success: bool = True
+    images: list[ImageAttachment] = field(default_factory=list)
 
 
 @dataclass(frozen=True)

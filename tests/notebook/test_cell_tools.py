@@ -168,3 +168,15 @@ def test_many_wide_variables_stay_within_the_cap(shell):
     assert re.search(r"\nCell \d+:\n```python\nwide_0 = ", text)  # the one cell, shortened, not dropped
     for i in range(40):
         ip.user_ns.pop(f"wide_{i}")
+
+
+def test_unload_in_the_middle_of_a_cell_leaves_no_wrapper_on_the_streams(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    ip = InteractiveShell.instance()
+    writes = [sys.stdout.__dict__.get("write"), sys.stderr.__dict__.get("write")]
+    ip.run_cell("%load_ext codetether_magics")
+    ip.run_cell("print('recorded')")
+    magics = ip.magics_manager.registry["CodeTether"]
+    assert [c.output.text(100) for c in magics.cell_log.finished_cells()] == ["recorded\n"]
+    ip.run_cell("%unload_ext codetether_magics")  # its own cell started the tee; unloading ends it
+    assert [sys.stdout.__dict__.get("write"), sys.stderr.__dict__.get("write")] == writes

@@ -1,11 +1,11 @@
 """The record of the cells this kernel ran: source, text output, images, error.
 
-``CellLog`` is the listener of ``ImageCapture`` (the same ``pre_run_cell`` / ``post_run_cell`` events
-and display hooks, so there is one set of hooks) and tees ``sys.stdout`` / ``sys.stderr``
-while a cell runs (IPython 9 does the same for its output history). Each cell is keyed by our own counter (``seq``), because under nbval
-``execution_count`` never moves and ``In`` stays empty; the number shown to the model is the
-one ``-i N`` uses: the execution count when the shell keeps history, else the run order
-counted from the cell that loaded the extension.
+``CellLog`` is the listener of ``ImageCapture`` (the same ``pre_run_cell`` / ``post_run_cell``
+events and display hooks, so there is one set of hooks) and tees ``sys.stdout`` / ``sys.stderr``
+while a cell runs (IPython 9 does the same for its output history). Each cell is keyed by our
+own counter (``seq``), because under nbval ``execution_count`` never moves and ``In`` stays
+empty; the number shown to the model is the one ``-i N`` uses: the execution count when the
+shell keeps history, else the run order counted from the cell that loaded the extension.
 
 Agent cells (``%%codetether``, ``%codetether``) are recorded but flagged: their content is
 already in the transcript.

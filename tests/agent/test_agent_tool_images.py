@@ -28,7 +28,8 @@ STEP = [
     Message.user("look"),
     Message(role="assistant", content=[ToolCallPart(id="c1", name="img", arguments="{}"),
                                        ToolCallPart(id="c2", name="txt", arguments="{}")]),
-    Message(role="tool", content=[ToolResultPart(tool_call_id="c1", content=""), ImagePart(url=URL, mime_type="image/png")]),
+    Message(role="tool", content=[ToolResultPart(tool_call_id="c1", content=""),
+                                  ImagePart(url=URL, mime_type="image/png")]),
     Message(role="tool", content=[ToolResultPart(tool_call_id="c2", content="plain")]),
     Message(role="assistant", content=[TextPart(text="seen")]),
 ]
@@ -53,7 +54,8 @@ async def test_openai_trailing_tool_images_are_sent_too():
 
 async def test_anthropic_nests_images_in_their_tool_result_without_empty_text():
     client, sent = capturing(ANTHROPIC_DONE)
-    await run(AnthropicProvider("anthropic", "k", "http://h", http_client=client), ModelRequest(model="c", messages=STEP))
+    await run(AnthropicProvider("anthropic", "k", "http://h", http_client=client),
+              ModelRequest(model="c", messages=STEP))
     wire = json.loads(sent[0].content)["messages"]
     assert [m["role"] for m in wire] == ["user", "assistant", "user", "assistant"]
     first, second = wire[2]["content"]

@@ -79,7 +79,8 @@ def test_jupyter_client_insert_cell_payload_and_history_numbers_in_openai(tmp_pa
         Turn.text("Proposed.", expect_tool_result="a cell was already inserted during this run"),
         Turn.text("Title"),
     ]
-    with ScriptedModelServer(turns, api_key=key) as server, LiveKernel(tmp_path, kernel_env(tmp_path, server, key)) as kernel:
+    with ScriptedModelServer(turns, api_key=key) as server, \
+            LiveKernel(tmp_path, kernel_env(tmp_path, server, key)) as kernel:
         kernel.execute("%load_ext codetether_magics")
         kernel.execute("print('hello from cell two')")
         run = kernel.execute("%%codetether --no-stream\nAdd a note.", timeout=120)

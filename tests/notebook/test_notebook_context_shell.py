@@ -149,7 +149,8 @@ def test_bad_tool_inputs_are_results_the_model_can_act_on(shell, server):
     shell.run_cell("n = 1", store_history=True)
     server.enqueue(*[
         Turn.tool_call("cells", {"start": 900, "end": 910}),
-        Turn.tool_call("cell_image", {"cell": 1}, expect_tool_result="Error: cells: no executed cell in cells 900 to 910"),
+        Turn.tool_call("cell_image", {"cell": 1},
+                       expect_tool_result="Error: cells: no executed cell in cells 900 to 910"),
         Turn.tool_call("insert_cell", {"source": "n = 2"},
                        expect_tool_result="displayed no PNG or JPEG image (cells with images: none yet)"),
         Turn.tool_call("insert_cell", {"source": "n = 3"}, expect_tool_result="Inserted a new code cell (1 line)"),

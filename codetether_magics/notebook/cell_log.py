@@ -217,7 +217,12 @@ class CellLog:
         known = self._filename_map()
         while frames and frames[0].filename not in known and len(frames) > 1:
             frames.pop(0)  # IPython's own frames above the cell
-        return CellError(type(error).__name__, summary, self._render_frames(list(frames), summary, known))
+        rendered = self._render_frames(list(frames), summary, known)
+        cause = error.__cause__ or (None if error.__suppress_context__ else error.__context__)
+        if isinstance(cause, BaseException):  # one line: what it was raised while handling
+            first = "".join(traceback.format_exception_only(type(cause), cause)).strip().splitlines()[-1]
+            rendered = f"(raised while handling {first[:300]})\n{rendered}"
+        return CellError(type(error).__name__, summary, rendered)
 
     def _render_frames(self, frames: list[traceback.FrameSummary], summary: str, known: dict) -> str:
         shown = frames[-LAST_FRAMES:]

@@ -116,6 +116,10 @@ def test_errors_name_cells_and_library_frames_and_streams_are_restored(shell):
     record = log.last_error()
     assert record.error.summary == "ZeroDivisionError: division by zero"
     assert record.output.text(100) == "x\n"  # the shell's own traceback print is not output
+    ip.run_cell("try:\n    {}['k']\nexcept KeyError as e:\n    raise ValueError('no k') from e", store_history=True)
+    chained = log.last_error().error
+    assert chained.traceback.startswith("(raised while handling KeyError: 'k')\nTraceback")
+    assert chained.summary == "ValueError: no k"
 
 
 def test_text_buffer_keeps_start_and_end():

@@ -37,7 +37,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable, Sequence
 
@@ -64,6 +63,7 @@ from .title import model_title
 from .tool_calls import ToolRunner
 from .tools import builtin_tools
 from .tools.base import Approver, Tool
+from .tools.paths import tool_root
 
 __all__ = ["DEFAULT_MAX_STEPS", "HEARTBEAT_INTERVAL", "request_messages", "run_prompt"]
 
@@ -104,7 +104,8 @@ async def run_prompt(
     ``registry`` None loads ``ProviderRegistry.from_vault()``. The model is ``model``, else
     ``session.metadata.model``, else the registry's default; the chosen "provider/model" is
     stored in ``session.metadata.model``. ``tools`` None means the built-in tools confined to
-    ``session.metadata.directory`` (or the cwd). ``sleep`` is how retries wait (injectable).
+    the working directory (never ``session.metadata.directory``: a transcript may come from someone
+    else). ``sleep`` is how retries wait (injectable).
     ``context_tokens`` overrides the model's context window (else ``CODETETHER_CONTEXT_TOKENS``, else
     the table in ``context.windows``); ``notebook_context`` (text, or a callable giving it once at the
     start of the turn) goes into every request of this turn before the newest user message, counted
@@ -120,7 +121,7 @@ async def run_prompt(
 
             registry = await ProviderRegistry.from_vault()
         provider, model_id = _choose_model(session, registry, model)
-        directory = session.metadata.directory or os.getcwd()
+        directory = str(tool_root())  # the cwd: a transcript's directory never widens the tools
         tool_list = builtin_tools(directory) if tools is None else list(tools)
         _check_tools(tool_list)
         system = system if system is not None else default_system_prompt(directory, tool_list)

@@ -99,12 +99,10 @@ class NotebookState:
             await session.save(transcript)
 
     def tool_root(self, session: Any) -> str:
-        """Where file tools work: the session's directory if it exists here, else the notebook's folder."""
-        recorded = session.metadata.directory
-        if recorded and Path(recorded).is_dir():
-            return recorded
-        folder = self.location().path.parent
-        return str(folder if folder.is_dir() else Path.cwd())
+        """Where file tools work: the notebook's folder (else the cwd), whatever the transcript says."""
+        from ..agent.tools.paths import tool_root
+
+        return str(tool_root(self.location().path.parent))
 
     # -- replay bookkeeping -----------------------------------------------------
 

@@ -4,6 +4,9 @@ Statements run in order; a final expression is evaluated and its ``repr`` return
 cell's ``Out``. ``await`` works at top level. stdout and stderr are captured, not shown in
 the cell; an exception becomes a short traceback for the model, never a crash of the turn.
 A kernel interrupt raises KeyboardInterrupt out of ``run_code`` (the caller cancels the turn).
+What the code prints is kept only up to ``OUTPUT_LIMIT`` characters from the start and
+``OUTPUT_TAIL`` from the end (the rest is counted), so code printing in a loop until it is
+interrupted costs the kernel a few kilobytes, not all it printed.
 """
 
 from __future__ import annotations
@@ -23,6 +26,8 @@ from typing import Any, Iterator
 __all__ = ["ExecutionReport", "run_code"]
 
 OUTPUT_LIMIT = 16_000  # characters of stdout / repr handed back to the model
+OUTPUT_TAIL = 2_000  # of those, characters kept from the end of a long stdout
+_HEAD_CHARS = OUTPUT_LIMIT - OUTPUT_TAIL - 100  # room for the note saying how much was cut
 _FILENAME_PREFIX = "<codetether-python-"
 _run_numbers = itertools.count(1)
 _FLAGS = ast.PyCF_ALLOW_TOP_LEVEL_AWAIT
@@ -51,7 +56,7 @@ class ExecutionReport:
 
 async def run_code(code: str, namespace: dict[str, Any]) -> ExecutionReport:
     report = ExecutionReport()
-    buffer = io.StringIO()
+    buffer = _BoundedOutput()
     filename = _remember_source(code)
     try:
         body, last = _split_last_expression(code, filename)
@@ -68,6 +73,40 @@ async def run_code(code: str, namespace: dict[str, Any]) -> ExecutionReport:
         report.error = _user_traceback(exc)
     report.stdout = buffer.getvalue()
     return report
+
+
+class _BoundedOutput(io.TextIOBase):
+    """A write-only text stream keeping its first and last characters, within ``OUTPUT_LIMIT`` in all."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._head: list[str] = []
+        self._head_size = 0
+        self._tail = ""
+        self._total = 0
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        if not isinstance(text, str):
+            raise TypeError(f"write() argument must be str, not {type(text).__name__}")
+        written = len(text)
+        self._total += written
+        room = _HEAD_CHARS - self._head_size
+        if room > 0:
+            self._head.append(text[:room])
+            self._head_size += min(room, len(text))
+            text = text[room:]
+        if text:
+            self._tail = (self._tail + text)[-OUTPUT_TAIL:]
+        return written
+
+    def getvalue(self) -> str:
+        head = "".join(self._head)
+        cut = self._total - len(head) - len(self._tail)
+        middle = f"\n... [{cut} characters cut; {self._total} in all] ...\n" if cut else ""
+        return head + middle + self._tail
 
 
 def _remember_source(code: str) -> str:

@@ -12,7 +12,8 @@ from pathlib import Path
 
 from .base import Tool
 from .files import edit_tool, list_tool, read_tool, write_tool
-from .search import glob_tool, grep_tool
+from .grep import grep_tool
+from .search import glob_tool
 from .shell import BASH_TIMEOUT, bash_tool
 
 __all__ = ["BASH_TIMEOUT", "builtin_tools"]

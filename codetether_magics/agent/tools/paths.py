@@ -1,22 +1,31 @@
-"""Keep every built-in file tool inside the session's directory.
+"""Keep every built-in file tool inside one root folder, and say which folder that is.
 
-A path from the model is resolved (symlinks followed) and must land inside the
-resolved root: ``../`` escapes, absolute paths elsewhere and symlinks that point out
-of the root are all refused with a ``ToolError`` the model can read and act on.
+``tool_root`` is the one rule for the root: the notebook's folder, else the working
+directory, and never a directory read from a transcript. A transcript beside a notebook
+may come from someone else; its ``metadata.directory`` (``/``, ``~``, ``..``) widening
+the tools would hand the whole disk to a replayed or live tool call.
+
+``confine`` resolves a path from the model (symlinks followed) and refuses it unless it
+lands inside the resolved root: ``../`` escapes, absolute paths elsewhere, ``~``, symlinks
+pointing out and symlink loops all get a ``ToolError`` the model can read and act on.
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from ...errors import ToolError
+from .fsafe import is_inside
 
-__all__ = ["confine", "display_path", "is_inside"]
+__all__ = ["confine", "display_path", "is_inside", "tool_root"]
 
 
-def is_inside(path: Path, root: Path) -> bool:
-    """True when the already-resolved ``path`` is ``root`` or below it."""
-    return path == root or root in path.parents
+def tool_root(folder: Path | str | None = None) -> Path:
+    """The folder the built-in tools work in: ``folder`` (the notebook's) when it is a directory, else the cwd."""
+    if folder is not None and Path(folder).is_dir():
+        return Path(folder).resolve()
+    return Path(os.getcwd()).resolve()
 
 
 def confine(root: Path, raw: object, *, what: str = "path") -> Path:
@@ -29,7 +38,12 @@ def confine(root: Path, raw: object, *, what: str = "path") -> Path:
     candidate = Path(raw).expanduser()
     if not candidate.is_absolute():
         candidate = real_root / candidate
-    resolved = candidate.resolve()  # follows symlinks, so a link out of the root is caught here
+    try:
+        resolved = candidate.resolve()  # follows symlinks, so a link out of the root is caught here
+    except RuntimeError:  # Python 3.11 reports a symlink loop this way
+        raise ToolError(f"'{raw}' is a symlink loop; give a path to a real file.") from None
+    except OSError as exc:
+        raise ToolError(f"'{raw}' cannot be resolved ({exc.strerror}); give a plain path inside {real_root}.") from None
     if not is_inside(resolved, real_root):
         raise ToolError(
             f"'{raw}' is outside the session directory {real_root}; "

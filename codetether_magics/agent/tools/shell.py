@@ -2,7 +2,11 @@
 
 The command starts in the root directory but a shell can reach anything the user
 can, which is why ``bash`` always goes through the approver. On timeout or
-cancellation the whole process group is killed so no child outlives the call.
+cancellation the whole process group is killed so no child outlives the call; so is
+a background child still holding the output open ``EXIT_GRACE`` after the shell exited
+(one whose output is redirected elsewhere is left running). Output is read as it comes
+and only its head and tail are kept, so a command printing for ever costs the kernel
+``BASH_HEAD_BYTES + BASH_TAIL_BYTES`` of memory, not all it printed.
 """
 
 from __future__ import annotations
@@ -20,6 +24,9 @@ from .common import object_schema
 __all__ = ["BASH_TIMEOUT", "bash_tool"]
 
 BASH_TIMEOUT = 120.0  # seconds
+BASH_HEAD_BYTES = 64 * 1024  # output kept from the start ...
+BASH_TAIL_BYTES = 8 * 1024  # ... and from the end; what lies between is only counted
+EXIT_GRACE = 1.0  # seconds the output may stay open after the shell has exited
 
 
 def _kill_group(process: asyncio.subprocess.Process) -> None:
@@ -27,6 +34,39 @@ def _kill_group(process: asyncio.subprocess.Process) -> None:
         os.killpg(process.pid, signal.SIGKILL)
     except (ProcessLookupError, PermissionError):
         pass
+
+
+class _Capped:
+    """The first ``BASH_HEAD_BYTES`` and the last ``BASH_TAIL_BYTES`` of a stream, and its full size."""
+
+    def __init__(self) -> None:
+        self.head = bytearray()
+        self.tail = bytearray()
+        self.total = 0
+
+    def add(self, chunk: bytes) -> None:
+        self.total += len(chunk)
+        room = BASH_HEAD_BYTES - len(self.head)
+        if room > 0:
+            self.head += chunk[:room]
+            chunk = chunk[room:]
+        if chunk:
+            self.tail += chunk
+            del self.tail[:-BASH_TAIL_BYTES]
+
+    def text(self) -> str:
+        cut = self.total - len(self.head) - len(self.tail)
+        middle = f"\n… [{cut} bytes of output cut; {self.total} in all] …\n" if cut else ""
+        return self.head.decode("utf-8", errors="replace") + middle + self.tail.decode("utf-8", errors="replace")
+
+
+async def _drain(stream: asyncio.StreamReader, capped: _Capped) -> None:
+    while chunk := await stream.read(64 * 1024):
+        capped.add(chunk)
+
+
+def _with_exit_code(output: str, code: int | None) -> str:
+    return f"{output}{'' if output.endswith(chr(10)) or not output else chr(10)}[exit code {code}]"
 
 
 async def run_command(command: str, cwd: Path, timeout: float) -> ToolResult:
@@ -38,20 +78,28 @@ async def run_command(command: str, cwd: Path, timeout: float) -> ToolResult:
         stderr=asyncio.subprocess.STDOUT,
         start_new_session=True,  # its own process group, so a kill reaches its children
     )
+    capped = _Capped()
+    reader = asyncio.ensure_future(_drain(process.stdout, capped))
     try:
-        raw, _ = await asyncio.wait_for(process.communicate(), timeout)
+        await asyncio.wait_for(process.wait(), timeout)
+        # A background child may still hold the output open: give it a moment, then stop it.
+        _, pending = await asyncio.wait({reader}, timeout=EXIT_GRACE)
+        if pending:
+            _kill_group(process)
     except asyncio.TimeoutError:
         _kill_group(process)
-        await process.wait()
-        raise ToolError(f"Command timed out after {timeout:g} s and was killed: {command}") from None
+        raise ToolError(f"Command timed out after {timeout:g} s and was killed: {command}\n"
+                        + _with_exit_code(capped.text(), None)) from None
     except asyncio.CancelledError:
         _kill_group(process)
-        await process.wait()  # reap it (at once after SIGKILL) so no process or pipe outlives the call
         raise
-    output = raw.decode("utf-8", errors="replace")
+    finally:  # reap the shell (at once after SIGKILL) so no process or pipe outlives the call
+        if process.returncode is None:
+            await process.wait()
+        reader.cancel()
+        await asyncio.gather(reader, return_exceptions=True)
     code = process.returncode
-    return ToolResult(output=f"{output}{'' if output.endswith(chr(10)) or not output else chr(10)}[exit code {code}]",
-                      success=code == 0)
+    return ToolResult(output=_with_exit_code(capped.text(), code), success=code == 0)
 
 
 def bash_tool(root: Path, *, timeout: float = BASH_TIMEOUT) -> Tool:

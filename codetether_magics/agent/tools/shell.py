@@ -69,6 +69,30 @@ def _with_exit_code(output: str, code: int | None) -> str:
     return f"{output}{'' if output.endswith(chr(10)) or not output else chr(10)}[exit code {code}]"
 
 
+async def _shell_exit(process: asyncio.subprocess.Process, reader: asyncio.Future) -> None:
+    """Until the shell itself has exited. ``process.wait()`` alone also waits for the output
+    to close, which a background child can hold open for as long as it likes."""
+    while process.returncode is None:
+        if reader.done():  # the output closed: wait() now ends with the shell
+            await process.wait()
+            return
+        await asyncio.wait({reader}, timeout=0.05)
+
+
+async def _release(process: asyncio.subprocess.Process, reader: asyncio.Future) -> None:
+    """Reap the shell (at once after SIGKILL) and close its pipe, so nothing outlives the call."""
+    if process.returncode is None:
+        await process.wait()
+    if not (await asyncio.wait({reader}, timeout=EXIT_GRACE))[1]:
+        return
+    reader.cancel()
+    await asyncio.gather(reader, return_exceptions=True)
+    # A holder outside the process group (it left with setsid) keeps the pipe open: close our end.
+    transport = getattr(process, "_transport", None)
+    if transport is not None:
+        transport.close()
+
+
 async def run_command(command: str, cwd: Path, timeout: float) -> ToolResult:
     process = await asyncio.create_subprocess_exec(
         "bash", "-c", command,
@@ -81,10 +105,9 @@ async def run_command(command: str, cwd: Path, timeout: float) -> ToolResult:
     capped = _Capped()
     reader = asyncio.ensure_future(_drain(process.stdout, capped))
     try:
-        await asyncio.wait_for(process.wait(), timeout)
+        await asyncio.wait_for(_shell_exit(process, reader), timeout)
         # A background child may still hold the output open: give it a moment, then stop it.
-        _, pending = await asyncio.wait({reader}, timeout=EXIT_GRACE)
-        if pending:
+        if (await asyncio.wait({reader}, timeout=EXIT_GRACE))[1]:
             _kill_group(process)
     except asyncio.TimeoutError:
         _kill_group(process)
@@ -93,11 +116,8 @@ async def run_command(command: str, cwd: Path, timeout: float) -> ToolResult:
     except asyncio.CancelledError:
         _kill_group(process)
         raise
-    finally:  # reap the shell (at once after SIGKILL) so no process or pipe outlives the call
-        if process.returncode is None:
-            await process.wait()
-        reader.cancel()
-        await asyncio.gather(reader, return_exceptions=True)
+    finally:
+        await _release(process, reader)
     code = process.returncode
     return ToolResult(output=_with_exit_code(capped.text(), code), success=code == 0)
 

@@ -105,7 +105,7 @@ class _BoundedOutput(io.TextIOBase):
     def getvalue(self) -> str:
         head = "".join(self._head)
         cut = self._total - len(head) - len(self._tail)
-        middle = f"\n... [{cut} characters cut; {self._total} in all] ...\n" if cut else ""
+        middle = f"\n... [{cut} more characters cut; {self._total} in all] ...\n" if cut else ""
         return head + middle + self._tail
 
 

@@ -26,6 +26,12 @@ from codetether_magics.testing import FakeRegistry, ScriptedProvider
 # -- scripts for the shared ScriptedProvider -----------------------------------------------
 
 
+@pytest.fixture(autouse=True)
+def tools_work_in_tmp_path(tmp_path, monkeypatch):
+    """The built-in tools work in the cwd, never in a transcript's directory: run each test in tmp_path."""
+    monkeypatch.chdir(tmp_path)
+
+
 def text(*chunks: str, usage=(7, 3)) -> list[Any]:
     return [*(TextDelta(c) for c in chunks), UsageDelta(*usage), Finish("stop")]
 
@@ -149,10 +155,10 @@ async def test_unknown_tool_and_invalid_arguments_go_back_to_the_model(tmp_path)
 
 
 async def test_tool_output_is_capped_for_the_model(tmp_path):
-    (tmp_path / "big.txt").write_text("x" * 20000)
+    # `read` keeps its own answers under the cap now (it reads at most what it returns): bash prints 20 KB.
     session = new_session(tmp_path)
-    provider = ScriptedProvider(tool_call("read", {"path": "big.txt"}), text("ok"))
-    _, events = await run(session, provider)
+    provider = ScriptedProvider(tool_call("bash", {"command": "head -c 20000 /dev/zero | tr '\\0' x"}), text("ok"))
+    _, events = await run(session, provider, approver=lambda request: True)
     sent = provider.requests[1].messages[-1].content[0].content
     assert len(sent.encode()) <= 4096 and "bytes in all" in sent
     event_output = next(e for e in events if e.type == "tool_call_complete").output

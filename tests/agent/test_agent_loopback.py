@@ -26,6 +26,12 @@ from codetether_magics.testing import FakeRegistry, ScriptedModelServer, Turn
 API_KEY = "sk-test-loopback-4f9c2e7a1b"  # must never show up in events, files, logs or errors
 
 
+@pytest.fixture(autouse=True)
+def tools_work_in_tmp_path(tmp_path, monkeypatch):
+    """The built-in tools work in the cwd, never in a transcript's directory: run each test in tmp_path."""
+    monkeypatch.chdir(tmp_path)
+
+
 @pytest.fixture(params=["openai", "anthropic"])
 def protocol(request) -> str:
     return request.param

@@ -241,6 +241,18 @@ async def test_symlink_loops_are_skipped_by_every_walk(root):
     assert time.monotonic() - started < 3.0
 
 
+async def test_a_file_name_that_is_not_utf8_is_shown_escaped_not_fatal(root):
+    from codetether_magics.agent.tools import cap_tool_output
+
+    (root / os.fsdecode(b"\xff-bad.txt")).write_text("hello\n")
+    outputs = [await call(root, "glob", pattern="*.txt"), await call(root, "list"),
+               await call(root, "grep", pattern="hello")]
+    assert all("\\xff-bad.txt" in out for out in outputs), outputs
+    assert all(cap_tool_output(out) for out in outputs)  # every answer can be encoded for the model
+    report = await run_code("print('\\udcff')", {})
+    assert "\\udcff" in cap_tool_output(report.render())
+
+
 # -- threads: cancelled calls leave none behind ----------------------------------------------
 
 

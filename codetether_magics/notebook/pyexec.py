@@ -51,7 +51,8 @@ class ExecutionReport:
             parts.append("value:\n" + _clip(self.value_repr))
         if self.error:
             parts.append("error:\n" + _clip(self.error))
-        return "\n".join(parts) if parts else "(no output)"
+        text = "\n".join(parts) if parts else "(no output)"
+        return text.encode("utf-8", errors="backslashreplace").decode("utf-8")  # lone surrogates: shown, not fatal
 
 
 async def run_code(code: str, namespace: dict[str, Any]) -> ExecutionReport:

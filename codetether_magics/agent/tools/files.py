@@ -16,11 +16,11 @@ import os
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from ...errors import ToolError
 from ...caps import TOOL_OUTPUT_CAP
+from ...errors import ToolError
 from .base import Tool
 from .common import checkpoint, threaded_tool
-from .fsafe import RefusedFile, file_kind, open_regular
+from .fsafe import RefusedFile, file_kind, open_regular, printable
 from .paths import confine, display_path
 
 __all__ = ["edit_tool", "list_tool", "read_tool", "write_tool"]
@@ -280,7 +280,7 @@ def _entries(path: Path) -> tuple[list[str], int]:
                 folder = entry.is_dir()  # a symlink loop or dangling link is just a name
             except OSError:
                 folder = False
-            names.append(entry.name + ("/" if folder else ""))
+            names.append(printable(entry.name) + ("/" if folder else ""))
     return sorted(names, key=lambda n: n.rstrip("/")), seen
 
 

@@ -22,7 +22,7 @@ import stat
 from pathlib import Path
 from typing import Callable, Iterator
 
-__all__ = ["RefusedFile", "SKIPPED_DIRS", "file_kind", "is_inside", "open_regular", "walk_files"]
+__all__ = ["RefusedFile", "SKIPPED_DIRS", "file_kind", "is_inside", "open_regular", "printable", "walk_files"]
 
 SKIPPED_DIRS = frozenset({".git", ".hg", ".svn", "__pycache__", ".ipynb_checkpoints", "node_modules", ".venv"})
 _KINDS = ((stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISSOCK, "a socket"),
@@ -31,6 +31,12 @@ _KINDS = ((stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISSOCK, "a socket"),
 
 class RefusedFile(Exception):
     """A path the file tools will not open; the message says what it is."""
+
+
+def printable(name: str) -> str:
+    """A file name as UTF-8 text: bytes that are not UTF-8 (which ``os`` keeps as surrogates, and
+    which no answer to the model can carry) shown as ``\\xff`` escapes."""
+    return os.fsencode(name).decode("utf-8", errors="backslashreplace")
 
 
 def is_inside(path: Path, root: Path) -> bool:

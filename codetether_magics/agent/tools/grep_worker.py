@@ -64,7 +64,7 @@ def search(request: dict) -> None:
     for path in files:
         if not _wanted(include, path, base):
             continue
-        rel = path.relative_to(root).as_posix()
+        rel = fsafe.printable(path.relative_to(root).as_posix())
         _emit({"file": rel})
         for number, line in enumerate(_lines_of(path, request["file_bytes"]) or (), start=1):
             if regex.search(line):

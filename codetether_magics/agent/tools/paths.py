@@ -16,7 +16,7 @@ import os
 from pathlib import Path
 
 from ...errors import ToolError
-from .fsafe import is_inside
+from .fsafe import is_inside, printable
 
 __all__ = ["confine", "display_path", "is_inside", "tool_root"]
 
@@ -55,4 +55,4 @@ def confine(root: Path, raw: object, *, what: str = "path") -> Path:
 def display_path(path: Path, root: Path) -> str:
     """``path`` relative to ``root`` in POSIX form ("." for the root itself)."""
     rel = path.relative_to(root.resolve())
-    return rel.as_posix() or "."
+    return printable(rel.as_posix() or ".")

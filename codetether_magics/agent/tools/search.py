@@ -14,7 +14,7 @@ from typing import Any
 from ...errors import ToolError
 from .base import Tool
 from .common import checkpoint, threaded_tool
-from .fsafe import walk_files
+from .fsafe import printable, walk_files
 from .paths import confine
 
 __all__ = ["glob_to_regex", "glob_tool", "relative_pattern"]
@@ -69,7 +69,7 @@ def glob_tool(root: Path) -> Tool:
             if regex.match(path.relative_to(base).as_posix()):
                 total += 1
                 if total <= GLOB_LIMIT:
-                    lines.append(path.relative_to(real_root).as_posix())
+                    lines.append(printable(path.relative_to(real_root).as_posix()))
         if total > GLOB_LIMIT:
             lines.append(f"[{total} matches in all; first {GLOB_LIMIT} shown: narrow the pattern]")
         return "\n".join(lines) if lines else "[no files match]"

@@ -320,6 +320,9 @@ async def test_bash_runs_in_the_root_and_stops_a_child_holding_its_output(root):
     result = await run_command("sleep 60 & echo started", root, 30)
     assert "started" in result.output and time.monotonic() - started < 3.0
     assert children() == set()
+    started = time.monotonic()  # a holder in a session of its own is out of reach of the group kill
+    result = await run_command("setsid sleep 5 & echo detached", root, 30)
+    assert "detached" in result.output and time.monotonic() - started < 4.0
 
 
 async def test_python_code_printing_a_lot_keeps_its_head_and_tail_only():

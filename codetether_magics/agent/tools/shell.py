@@ -80,15 +80,20 @@ async def _shell_exit(process: asyncio.subprocess.Process, reader: asyncio.Futur
 
 
 async def _release(process: asyncio.subprocess.Process, reader: asyncio.Future) -> None:
-    """Reap the shell (at once after SIGKILL) and close its pipe, so nothing outlives the call."""
-    if process.returncode is None:
-        await process.wait()
+    """Wait for the shell to be reaped (at once after SIGKILL) and close its pipe, so nothing outlives the call.
+
+    Polls ``returncode`` rather than awaiting ``wait()``, which would also wait for a pipe that a
+    holder outside the process group (one that left with setsid) can keep open for ever.
+    """
+    for _ in range(500):
+        if process.returncode is not None:
+            break
+        await asyncio.sleep(0.01)
     if not (await asyncio.wait({reader}, timeout=EXIT_GRACE))[1]:
         return
     reader.cancel()
     await asyncio.gather(reader, return_exceptions=True)
-    # A holder outside the process group (it left with setsid) keeps the pipe open: close our end.
-    transport = getattr(process, "_transport", None)
+    transport = getattr(process, "_transport", None)  # no public way to drop our end of the pipe
     if transport is not None:
         transport.close()
 

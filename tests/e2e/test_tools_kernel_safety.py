@@ -20,8 +20,8 @@ import nbformat
 import pytest
 
 from codetether_magics.agent.tools.grep import GREP_TIME_LIMIT
-from codetether_magics.session.core import Session
-from codetether_magics.session.model import Message, TextPart, ToolCallPart, ToolResultPart
+from codetether_magics.session.session import Session
+from codetether_magics.messages import Message, TextPart, ToolCallPart, ToolResultPart
 from codetether_magics.testing import ScriptedModelServer, Turn
 from tests.support.kernel import LiveKernel, kernel_env, make_notebook, new_api_key, run_notebook
 

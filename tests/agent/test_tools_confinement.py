@@ -18,7 +18,7 @@ import pytest
 from codetether_magics.agent.loop import run_prompt
 from codetether_magics.agent.tools.paths import tool_root
 from codetether_magics.providers.openai import OpenAIProvider
-from codetether_magics.session.core import Session
+from codetether_magics.session.session import Session
 from codetether_magics.testing import ScriptedModelServer, Turn
 
 SECRET = "TOP-SECRET-4d1f"

@@ -21,7 +21,7 @@ import pytest
 from codetether_magics.agent.tools import builtin_tools
 from codetether_magics.agent.tools import common, fsafe
 from codetether_magics.agent.tools.grep import GREP_TIME_LIMIT
-from codetether_magics.agent.tooling import ToolResult
+from codetether_magics.agent.tools.base import ToolResult
 from codetether_magics.errors import ToolError
 from codetether_magics.notebook.pyexec import OUTPUT_LIMIT, run_code
 
@@ -58,7 +58,8 @@ def children() -> set[int]:
 
 
 async def settled_thread_count(expected: int, within: float = 1.0) -> int:
-    """``threading.active_count()`` once it reaches ``expected`` (asyncio's child watcher threads end a moment late)."""
+    """``threading.active_count()`` once it is down to ``expected`` (asyncio's child watcher threads end a moment
+    late; a thread another test left may end meanwhile, hence "down to")."""
     deadline = time.monotonic() + within
     while threading.active_count() > expected and time.monotonic() < deadline:
         await asyncio.sleep(0.01)
@@ -94,7 +95,7 @@ async def test_cancelling_a_grep_stops_it_at_once_and_leaves_nothing_behind(root
     print(f"grep cancel: {tries} tries, slowest stop {max(waits) * 1000:.0f} ms")
     assert max(waits) < 1.0
     assert children() == set()
-    assert await settled_thread_count(threads_before) == threads_before
+    assert await settled_thread_count(threads_before) <= threads_before
 
 
 async def test_grep_pattern_and_compile_errors_are_clear(root):
@@ -207,7 +208,7 @@ async def test_fifos_sockets_and_devices_are_refused_without_blocking_or_leaking
     assert "pipe" in listing.splitlines()  # listed by name, never opened
     assert set(names).isdisjoint((await call(root, "glob", pattern="*")).splitlines())
     assert "src.py:1: import os" in await call(root, "grep", pattern="import")  # the walk passes them by
-    assert await settled_thread_count(threads_before) == threads_before
+    assert await settled_thread_count(threads_before) <= threads_before
     assert children() == set()
 
 
@@ -242,7 +243,7 @@ async def test_symlink_loops_are_skipped_by_every_walk(root):
 
 
 async def test_a_file_name_that_is_not_utf8_is_shown_escaped_not_fatal(root):
-    from codetether_magics.agent.tools import cap_tool_output
+    from codetether_magics.caps import cap_tool_output
 
     (root / os.fsdecode(b"\xff-bad.txt")).write_text("hello\n")
     outputs = [await call(root, "glob", pattern="*.txt"), await call(root, "list"),
@@ -273,7 +274,7 @@ async def test_cancelled_threaded_tools_leave_no_thread(root):
         with pytest.raises(asyncio.CancelledError):
             await task
         waits.append(time.monotonic() - started)
-        assert threading.active_count() == threads_before  # joined before the cancellation came out
+        assert threading.active_count() <= threads_before  # joined before the cancellation came out
     print(f"threaded cancel: {tries} tries, 0 threads left, slowest {max(waits) * 1000:.0f} ms")
     assert max(waits) < common.STOP_GRACE
 

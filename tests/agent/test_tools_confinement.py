@@ -45,6 +45,7 @@ def layout(tmp_path: Path, monkeypatch) -> dict[str, Path]:
     (project / "inside.txt").write_text("inside text\n")
     (project / "out-link").symlink_to(outside)
     (project / "secret-link.txt").symlink_to(outside / "secret.txt")
+    (project / "dangling.txt").symlink_to(outside / "created-through-a-link.txt")
     monkeypatch.chdir(project)
     return {"project": project, "outside": outside}
 
@@ -68,6 +69,7 @@ def attacks(outside: Path) -> list[tuple[str, dict]]:
         ("write", {"path": str(outside / "pwned.txt"), "content": "pwned"}),
         ("write", {"path": "../outside/pwned.txt", "content": "pwned"}),
         ("write", {"path": "out-link/pwned.txt", "content": "pwned"}),
+        ("write", {"path": "dangling.txt", "content": "pwned"}),
         ("edit", {"path": "secret-link.txt", "old_string": "TOP", "new_string": "PWNED"}),
     ]
 

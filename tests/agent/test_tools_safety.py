@@ -326,6 +326,26 @@ async def test_bash_runs_in_the_root_and_stops_a_child_holding_its_output(root):
     assert "detached" in result.output and time.monotonic() - started < 4.0
 
 
+async def test_bash_cancelled_while_it_starts_leaves_no_child(root):
+    from codetether_magics.agent.tools.shell import run_command
+
+    tries, alive = 20, []
+    for n in range(tries):
+        task = asyncio.ensure_future(run_command(f"sleep 30 & echo $! > child-{n}.pid; wait", root, 30))
+        for _ in range(n % 4):  # cancel at different points of the start
+            await asyncio.sleep(0)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+    await asyncio.sleep(0.5)
+    for pid_file in root.glob("child-*.pid"):
+        text = pid_file.read_text().strip()
+        if text and Path(f"/proc/{text}/stat").exists() and Path(f"/proc/{text}/stat").read_text().split()[2] != "Z":
+            alive.append(int(text))
+    print(f"bash cancelled while starting: {tries} tries, {len(alive)} children left running")
+    assert alive == []
+
+
 async def test_python_code_printing_a_lot_keeps_its_head_and_tail_only():
     tracemalloc.start()
     try:

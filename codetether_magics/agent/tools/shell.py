@@ -79,16 +79,48 @@ async def _shell_exit(process: asyncio.subprocess.Process, reader: asyncio.Futur
         await asyncio.wait({reader}, timeout=0.05)
 
 
-async def _release(process: asyncio.subprocess.Process, reader: asyncio.Future) -> None:
-    """Wait for the shell to be reaped (at once after SIGKILL) and close its pipe, so nothing outlives the call.
+async def _spawn(command: str, cwd: Path) -> asyncio.subprocess.Process:
+    """Start the shell in a process group of its own, so a kill reaches its children.
+
+    A cancellation while asyncio is still setting the process up would leave it (and any child
+    it started) running, since asyncio then kills only the shell: the start is shielded, and a
+    cancelled start kills the whole group like any cancelled command.
+    """
+    starting = asyncio.ensure_future(asyncio.create_subprocess_exec(
+        "bash", "-c", command,
+        cwd=str(cwd),
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+        start_new_session=True,
+    ))
+    try:
+        return await asyncio.shield(starting)
+    except asyncio.CancelledError:
+        process = await starting
+        _kill_group(process)
+        await _reap(process)
+        transport = getattr(process, "_transport", None)  # see _release
+        if transport is not None:
+            transport.close()
+        raise
+
+
+async def _reap(process: asyncio.subprocess.Process) -> None:
+    """Until the watcher has reaped the shell (at once after SIGKILL), 5 s at most.
 
     Polls ``returncode`` rather than awaiting ``wait()``, which would also wait for a pipe that a
     holder outside the process group (one that left with setsid) can keep open for ever.
     """
     for _ in range(500):
         if process.returncode is not None:
-            break
+            return
         await asyncio.sleep(0.01)
+
+
+async def _release(process: asyncio.subprocess.Process, reader: asyncio.Future) -> None:
+    """Wait for the shell to be reaped and close its pipe, so nothing outlives the call."""
+    await _reap(process)
     if not (await asyncio.wait({reader}, timeout=EXIT_GRACE))[1]:
         return
     reader.cancel()
@@ -99,14 +131,7 @@ async def _release(process: asyncio.subprocess.Process, reader: asyncio.Future) 
 
 
 async def run_command(command: str, cwd: Path, timeout: float) -> ToolResult:
-    process = await asyncio.create_subprocess_exec(
-        "bash", "-c", command,
-        cwd=str(cwd),
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
-        start_new_session=True,  # its own process group, so a kill reaches its children
-    )
+    process = await _spawn(command, cwd)
     capped = _Capped()
     reader = asyncio.ensure_future(_drain(process.stdout, capped))
     try:

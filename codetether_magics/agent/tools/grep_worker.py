@@ -23,8 +23,13 @@ MEMORY_LIMIT = 1024 * 1024 * 1024  # bytes of address space
 
 
 def _limit_self(cpu_seconds: int) -> None:
-    resource.setrlimit(resource.RLIMIT_AS, (MEMORY_LIMIT, MEMORY_LIMIT))
-    resource.setrlimit(resource.RLIMIT_CPU, (cpu_seconds, cpu_seconds))
+    """Cap this process; a limit the system will not lower (macOS and RLIMIT_AS) is left as it is,
+    since the kernel's kill at the time limit is what bounds the search."""
+    for kind, value in ((resource.RLIMIT_AS, MEMORY_LIMIT), (resource.RLIMIT_CPU, cpu_seconds)):
+        try:
+            resource.setrlimit(kind, (value, value))
+        except (ValueError, OSError):
+            pass
 
 
 def _emit(item: dict) -> None:

@@ -8,8 +8,14 @@ process so that writing the stream does not compete with the measured side for t
    event callback, against reading the same stream with ``httpx`` (``aiter_lines``, no
    parsing, stopping at ``data: [DONE]`` as the provider does). Overhead per streamed
    event = (loop - raw) / N.
-2. A turn of K tool steps (a no-op tool) plus the final answer: ``run_prompt`` against
+2. The same answer on the OpenAI Responses API (model ``gpt-5``, so provider ``openai`` takes
+   that path): ``run_prompt`` against reading the same ``/v1/responses`` stream with httpx,
+   stopping at ``response.completed``. Overhead per streamed event = (loop - raw) / N.
+3. A turn of K tool steps (a no-op tool) plus the final answer: ``run_prompt`` against
    reading the same K+1 streams raw. Overhead per step = (loop - raw) / (K+1).
+4. Per-chunk cost as the answer grows: one model call's own work per small text delta (the
+   accumulator and the cumulative text_chunk events a live view reads) once 4 MB of answer have
+   arrived, against the same once 0.1 MB have (no network: deltas from memory).
 
 Saving is off (``save=False``): storage has its own benchmark (bench_storage.py).
 
@@ -72,27 +78,32 @@ def _server_process():
         process.wait(timeout=10)
 
 
-async def _raw_read(client: httpx.AsyncClient, server: _ServerProcess) -> int:
-    body = {"model": "bench", "messages": [{"role": "user", "content": "hi"}], "stream": True}
+async def _raw_read(client: httpx.AsyncClient, server: _ServerProcess, responses_api: bool = False) -> int:
+    if responses_api:
+        path, body = "/responses", {"model": "gpt-5", "input": "hi", "stream": True}
+    else:
+        path, body = "/chat/completions", {"model": "bench", "messages": [{"role": "user", "content": "hi"}],
+                                           "stream": True}
     lines = 0
-    async with client.stream("POST", server.openai_base_url + "/chat/completions", json=body,
+    async with client.stream("POST", server.openai_base_url + path, json=body,
                              headers={"Authorization": f"Bearer {KEY}"}) as response:
         async for line in response.aiter_lines():
             lines += line.startswith("data: ")
-            if line == "data: [DONE]":  # stop where every client (and the provider) stops
+            # Stop where every client (and the provider) stops.
+            if line == "data: [DONE]" or line == "event: response.completed":
                 break
     return lines
 
 
-async def _time_raw(client, server, turns: list[Turn]) -> float:
+async def _time_raw(client, server, turns: list[Turn], responses_api: bool = False) -> float:
     server.enqueue(*turns)
     started = time.perf_counter()
     for _ in turns:
-        await _raw_read(client, server)
+        await _raw_read(client, server, responses_api)
     return time.perf_counter() - started
 
 
-async def _time_loop(client, server, turns: list[Turn], tmp: str) -> tuple[float, int]:
+async def _time_loop(client, server, turns: list[Turn], tmp: str, model: str | None = None) -> tuple[float, int]:
     server.enqueue(*turns)
     session = Session()
     session.metadata.directory = tmp
@@ -105,7 +116,7 @@ async def _time_loop(client, server, turns: list[Turn], tmp: str) -> tuple[float
     registry = openai_registry(server.openai_base_url, client)
     started = time.perf_counter()
     await run_prompt(session, "hi", [], on_event, registry, tools=[NOOP_TOOL], save=False,
-                     title_model_call=False, max_steps=len(turns) + 1)
+                     title_model_call=False, max_steps=len(turns) + 1, model=model)
     return time.perf_counter() - started, counter[0]
 
 
@@ -139,6 +150,7 @@ async def _measure(quick: bool) -> list[dict[str, Any]]:
                 "target": f"overhead < {PER_EVENT_TARGET_US:.0f} µs/event",
                 "ok": per_event_us < PER_EVENT_TARGET_US,
             })
+            rows.append(await _responses_row(client, server, answer, tmp, chunks, repeats))
             raws, ours_runs = [], []
             for _ in range(repeats):
                 raws.append(await _time_raw(client, server, tool_turn))
@@ -156,5 +168,77 @@ async def _measure(quick: bool) -> list[dict[str, Any]]:
     return rows
 
 
+async def _responses_row(client, server, answer: list[Turn], tmp: str, chunks: int, repeats: int) -> dict[str, Any]:
+    await _time_raw(client, server, answer, responses_api=True)  # warm up this path too
+    await _time_loop(client, server, answer, tmp, model="openai/gpt-5")
+    raws, loop_runs = [], []
+    for _ in range(repeats):
+        raws.append(await _time_raw(client, server, answer, responses_api=True))
+        loop_runs.append((await _time_loop(client, server, answer, tmp, model="openai/gpt-5"))[0])
+    raw, ours = _best(raws), _best(loop_runs)
+    per_event_us = (ours - raw) / chunks * 1e6
+    return {
+        "benchmark": f"agent loop, Responses API: streamed answer, {chunks} chunks",
+        "ours": f"{ours * 1000:.1f} ms ({per_event_us:.1f} µs/event overhead)",
+        "baseline": f"{raw * 1000:.1f} ms (httpx alone, same /v1/responses stream)",
+        "ratio": round(ours / raw, 2),
+        "target": f"overhead < {PER_EVENT_TARGET_US:.0f} µs/event",
+        "ok": per_event_us < PER_EVENT_TARGET_US,
+    }
+
+
+class _MemoryDeltas:
+    """A provider whose answer is ``start`` characters, then ``count`` small deltas, timed."""
+
+    name = "memory"
+
+    def __init__(self, start: int, count: int) -> None:
+        self.start, self.count, self.marks = start, count, [0.0, 0.0]
+
+    async def stream(self, request: Any) -> Any:
+        from codetether_magics.providers.base import TextDelta
+
+        yield TextDelta("z" * self.start)
+        self.marks[0] = time.perf_counter()
+        for _ in range(self.count):
+            yield TextDelta("word ")
+        self.marks[1] = time.perf_counter()
+
+
+async def _per_chunk(start: int, count: int) -> float:
+    from codetether_magics.events import EventSink
+    from codetether_magics.agent.model_call import StepStream
+    from codetether_magics.providers.base import ModelRequest
+    from codetether_magics.messages import Message
+
+    seen = [0]
+
+    def on_event(event: Any) -> None:
+        seen[0] = len(getattr(event, "text", "") or "")  # what a live view reads
+
+    source = _MemoryDeltas(start, count)
+    request = ModelRequest(model="m", messages=[Message.user("hi")])
+    await StepStream(source, EventSink(on_event), retry_delays=(), sleep=asyncio.sleep).run(request, "")
+    return (source.marks[1] - source.marks[0]) / count
+
+
+async def _growth_row(quick: bool) -> dict[str, Any]:
+    count, repeats = (2000, 3) if quick else (10000, 5)
+    small = min([await _per_chunk(100_000, count) for _ in range(repeats)])
+    large = min([await _per_chunk(4_000_000, count) for _ in range(repeats)])
+    return {
+        "benchmark": "one model call: per-chunk cost at 4 MB of answer",
+        "ours": f"{large * 1e6:.2f} µs/chunk at 4 MB",
+        "baseline": f"{small * 1e6:.2f} µs/chunk at 0.1 MB",
+        "ratio": round(large / small, 2),
+        "target": "ratio < 2 (constant per chunk)",
+        "ok": large / small < 2,
+    }
+
+
+async def _all(quick: bool) -> list[dict[str, Any]]:
+    return [*await _measure(quick), await _growth_row(quick)]
+
+
 def run(quick: bool = False) -> list[dict[str, Any]]:
-    return asyncio.run(_measure(quick))
+    return asyncio.run(_all(quick))

@@ -12,12 +12,15 @@
     │   ├── ProviderNotFoundError       "Provider 'x' not found. Available: a, b"
     │   ├── NoProviderConfiguredError   nothing in Vault, the environment or the config file
     │   ├── ProviderAuthError           Vault refused us (after one re-login)
+    │   ├── CredentialError             a key or token read from somewhere is unusable (control characters)
     │   ├── ProviderHTTPError           the model server answered with an error status
     │   │   └── ContextLengthError      ... because the request is longer than the model's context window
     │   ├── ProviderConnectionError     could not reach the server / timed out before any data
-    │   └── ProviderStreamError         malformed stream, or cut after data arrived
+    │   ├── ProviderStreamError         malformed stream, or cut after data arrived
+    │   └── ProviderTimeoutError        no data for the idle timeout, or a call past its total time limit
     ├── ContextBudgetError              the context window cannot hold even the system prompt and the newest
     │                                   message, or its setting is not a number of tokens
+    ├── CostLimitError                  the next model call would pass the turn's cost limit
     ├── ToolError                       a tool failed; the message goes back to the model
     └── ReplayError                     a replayed prompt has no recorded turn
 
@@ -29,7 +32,8 @@ Callers that want to show one friendly line write::
         print(exc)
 
 No message in this tree ever contains an API key or a Vault token: providers build
-their messages from the server's error text, never from request headers.
+their messages from the server's error text, never from request headers, and every
+error leaving a provider passes through ``codetether_magics.redaction.redact``.
 """
 
 from __future__ import annotations
@@ -38,6 +42,8 @@ __all__ = [
     "CodeTetherError",
     "ContextBudgetError",
     "ContextLengthError",
+    "CostLimitError",
+    "CredentialError",
     "InvalidSessionIdError",
     "NoProviderConfiguredError",
     "ProviderAuthError",
@@ -46,6 +52,7 @@ __all__ = [
     "ProviderHTTPError",
     "ProviderNotFoundError",
     "ProviderStreamError",
+    "ProviderTimeoutError",
     "ReplayError",
     "SessionConflictError",
     "SessionCorruptError",
@@ -112,6 +119,11 @@ class ProviderAuthError(ProviderError):
     pass
 
 
+class CredentialError(ProviderError):
+    """A key, token or credential header read from the environment, a config file or Vault is unusable
+    (a newline, CR, NUL or other control character inside it). The message names the source, never the value."""
+
+
 class ProviderHTTPError(ProviderError):
     """The server answered ``status_code``; ``message`` is the provider's own error text."""
 
@@ -160,13 +172,25 @@ class ProviderStreamError(ProviderError):
         super().__init__(message)
 
 
-# -- the context budget -------------------------------------------------------
+class ProviderTimeoutError(ProviderError):
+    """The server sent nothing for the idle timeout (keep-alive comments count as silence), or one model
+    call ran past its total time limit. Not retried: a stuck server would only be waited on again."""
+
+    retryable = False
+
+
+# -- the context budget and the cost limit -----------------------------------------
 
 
 class ContextBudgetError(CodeTetherError, ValueError):
     """The request cannot be made to fit the model's context window (raised before any model call),
     or a window setting (``CodeTether.context_tokens``, ``CODETETHER_CONTEXT_TOKENS``,
     ``metadata.rlm``) is not valid."""
+
+
+class CostLimitError(CodeTetherError):
+    """The loop stopped before a model call that would pass the cost limit (``--budget`` or
+    ``CODETETHER_COST_LIMIT_USD``); the message names the limit and what was spent."""
 
 
 # -- tools and replay ---------------------------------------------------------

@@ -104,6 +104,7 @@ class UsageReportEvent(_Event):
     completion_tokens: int
     duration_ms: int
     model: str
+    cost_usd: float | None = None  # US dollars at the price table's prices; None when the model's price is unknown
 
 
 class ApprovalRequestEvent(_Event):
@@ -186,6 +187,7 @@ class EventSink:
         target = self._target
         if target is None:
             return
+        event = _scrubbed(event)
         if isinstance(target, asyncio.Queue):
             target.put_nowait(event)
             return
@@ -193,3 +195,18 @@ class EventSink:
         if inspect.isawaitable(result):
             await result
 
+
+# The events whose text can carry a server's or a tool's words (an echoed key); text chunks are the
+# model's answer and are not rescanned per chunk (that would make each chunk cost the whole text).
+_FREE_TEXT = {"error": "message", "stream_retry": "reason", "tool_call_complete": "output"}
+
+
+def _scrubbed(event: Any) -> Any:
+    field = _FREE_TEXT.get(getattr(event, "type", ""))
+    if field is None:
+        return event
+    from .redaction import redact
+
+    text = getattr(event, field)
+    clean = redact(text)
+    return event if clean == text else event.model_copy(update={field: clean})

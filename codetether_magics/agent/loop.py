@@ -58,6 +58,7 @@ from ..session.subcall import resolve_subcall_provider
 from .context import RETRY_KEEP, Derived, RequestBudget, context_window
 from .context.derive import attach_extra
 from .model_call import StepStream, StreamOutcome
+from .cost_guard import CostGuard
 from .prompts import default_system_prompt
 from .title import model_title
 from .tool_calls import ToolRunner
@@ -97,6 +98,8 @@ async def run_prompt(
     context_tokens: int | None = None,
     notebook_context: str | Callable[[], str] | None = None,
     context_budget: bool = True,
+    thinking_budget: int | None = None,
+    budget_usd: float | None = None,
 ) -> SessionResult:
     """Run one user turn of ``session`` and return its text; see the module docstring for the events.
 
@@ -111,6 +114,8 @@ async def run_prompt(
     start of the turn) goes into every request of this turn before the newest user message, counted
     in the budget and never put in the transcript; ``context_budget=False`` sends the whole transcript
     (replay: there is no window to fit, and no summary call that is not in the recording).
+    ``thinking_budget``: tokens of extended thinking per call (Anthropic, OpenAI reasoning), None off.
+    ``budget_usd``: the turn's cost limit (with ``CODETETHER_COST_LIMIT_USD``, see ``cost_guard``).
     """
     sink = EventSink(events)
     try:
@@ -130,6 +135,7 @@ async def run_prompt(
                                system=system, tools=[tool.spec for tool in tool_list], sink=sink,
                                enabled=context_budget, summariser=resolve_subcall_provider(session, registry))
         budget.check_fits(_user_message(message, images), context)  # before anything is sent or saved
+        costs = CostGuard(provider.name, budget_usd)
     except CodeTetherError as exc:
         await sink.emit(ErrorEvent(message=str(exc)))
         raise
@@ -138,6 +144,7 @@ async def run_prompt(
         max_steps=limit, retry_delays=retry_delays, save_enabled=save, sleep=sleep,
         heartbeat_interval=heartbeat_interval, title_model_call=title_model_call,
         budget=budget, context=context,
+        thinking_budget=thinking_budget, costs=costs,
     )
     async with pooled_connections():  # the steps (and the title call) share one connection
         return await turn.run(message, images)
@@ -236,6 +243,8 @@ class _Turn:
     title_model_call: bool
     budget: RequestBudget
     context: str = ""  # the notebook context of this turn: in each request, not in the transcript
+    thinking_budget: int | None = None
+    costs: CostGuard | None = None
     texts: list[str] = field(default_factory=list)  # each step's text, in order
     stream: StepStream | None = None  # the model call in flight, if any
 
@@ -303,9 +312,12 @@ class _Turn:
         """One step's model call; a context-length error is answered with shorter requests (6, 3, 1)."""
         derived = await self.budget.derive(self.session.messages, self.context)
         while True:
+            request = self.request(derived)
+            if self.costs is not None:
+                self.costs.check(request)  # before the call: one that would pass the limit is never sent
             self.stream = StepStream(self.provider, self.sink, retry_delays=self.retry_delays, sleep=self.sleep)
             try:
-                return await self.stream.run(self.request(derived), prefix)
+                return await self.stream.run(request, prefix)
             except ContextLengthError as exc:
                 derived = await self.shorter(derived, exc)
 
@@ -325,6 +337,7 @@ class _Turn:
             messages=derived.messages,
             tools=[tool.spec for tool in self.tools],
             system=self.system,
+            thinking_budget=self.thinking_budget,
         )
 
     async def record_step(self, step: int, outcome: StreamOutcome, prefix: str) -> Message:
@@ -351,11 +364,13 @@ class _Turn:
     async def report_usage(self, outcome: StreamOutcome) -> None:
         usage = outcome.builder.usage
         self.session.usage.add(usage)
+        cost = self.costs.add(self.model_id, usage) if self.costs is not None else None
         await self.sink.emit(UsageReportEvent(
             prompt_tokens=usage.prompt_tokens,
             completion_tokens=usage.completion_tokens,
             duration_ms=outcome.duration_ms,
             model=self.label,
+            cost_usd=cost,
         ))
 
     async def step_limit_note(self) -> str:

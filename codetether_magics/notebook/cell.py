@@ -195,6 +195,7 @@ class CellRun:
             self.prompt, images, self._on_event, registry, model=self._model(), tools=tools,
             approver=approver, max_steps=max_steps, context_tokens=self.magics.context_tokens,
             notebook_context=context.text if context else None,
+            thinking_budget=getattr(self.options, "think", None), budget_usd=getattr(self.options, "budget", None),
         )
         if context is not None:  # the model saw it: the next turn starts from here
             context.commit()

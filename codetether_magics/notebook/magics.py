@@ -151,6 +151,11 @@ class CodeTether(Magics):
         "--fix", action="store_true",
         help="explain this kernel's last exception and propose a fix as a new cell (the cell's words are added)",
     )
+    @ma.argument("--think", type=int, metavar="N", help="let the model think first, with a budget of N tokens "
+                 "(Anthropic extended thinking, at least 1024; OpenAI reasoning models on the Responses API); "
+                 "off by default")
+    @ma.argument("--budget", type=float, metavar="USD", help="stop before a model call that would take this cell "
+                 "past USD dollars (also CODETETHER_COST_LIMIT_USD)")
     @no_var_expand  # $ and {} in the options mean themselves, as on the kernel path
     @cell_magic("codetether")
     def codetether_cell(self, line: str, cell: str) -> None:
@@ -245,6 +250,10 @@ def cell_usage() -> str:
 def _option_problem(options: Any) -> str | None:
     if options.max_steps is not None and options.max_steps < 1:
         return f"--max-steps must be 1 or more, got {options.max_steps}"
+    if options.think is not None and options.think < 1024:
+        return f"--think needs a budget of at least 1024 tokens (the smallest the APIs accept), got {options.think}"
+    if options.budget is not None and not 0 <= options.budget < float("inf"):
+        return f"--budget must be an amount of US dollars such as 0.25, got {options.budget}"
     if options.replay and options.live:
         return "--replay and --live contradict each other: choose one"
     if options.new and options.session:

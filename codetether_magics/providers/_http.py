@@ -4,13 +4,15 @@ What a provider's stream does around this (partial answers, scrubbing the key fr
 errors) is in ``_streaming.py``.
 
 Configuration: timeouts (a long read timeout, since a reasoning model may be quiet
-for minutes between chunks), proxies from ``HTTP(S)_PROXY``/``ALL_PROXY``/``NO_PROXY``,
+for minutes between chunks; the real limits of a call are in ``_limits.py``), proxies
+from ``HTTP(S)_PROXY``/``ALL_PROXY``/``NO_PROXY``,
 and the CA bundle from ``SSL_CERT_FILE``/``SSL_CERT_DIR``. Everything is read from an
 injectable mapping so tests need no monkeypatching.
 """
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import json
 import os
@@ -19,19 +21,22 @@ import ssl
 from contextlib import asynccontextmanager
 from email.utils import parsedate_to_datetime
 from functools import lru_cache
-from typing import Any, AsyncIterator, Iterable, Mapping
+from typing import Any, AsyncIterator, Mapping
 from datetime import datetime, timezone
 
 import httpx
 
 from ..errors import ProviderConnectionError, ProviderError, ProviderHTTPError, ProviderStreamError
+from ._limits import CallLimits, Watchdog
 from .context_errors import http_error
 from .pool import pooled_client
 
-__all__ = ["DEFAULT_TIMEOUT", "create_http_client", "error_message", "open_stream", "parse_retry_after",
-           "proxy_mounts", "redact", "ssl_verify", "stream_error"]
+__all__ = ["DEFAULT_TIMEOUT", "OpenStream", "create_http_client", "error_message", "open_stream",
+           "parse_retry_after", "proxy_mounts", "ssl_verify", "stream_error"]
 
-DEFAULT_TIMEOUT = httpx.Timeout(connect=10.0, read=300.0, write=60.0, pool=10.0)
+# The read timeout is only a backstop: silence is bounded by the call's watchdog (_limits.py), which
+# also counts keep-alive comments as silence and can be set above it.
+DEFAULT_TIMEOUT = httpx.Timeout(connect=10.0, read=3600.0, write=60.0, pool=10.0)
 _MAX_ERROR_TEXT = 1000
 
 
@@ -94,14 +99,6 @@ def _no_proxy_pattern(host: str) -> str:
         return f"all://[{host}]" if address.version == 6 else f"all://{host}"
     except ValueError:
         return "all://localhost" if host == "localhost" else f"all://*{host}"
-
-
-def redact(text: str, secrets: Iterable[str | None]) -> str:
-    """``text`` with every secret replaced (servers sometimes echo the key they were sent)."""
-    for secret in secrets:
-        if secret and len(secret) >= 4:
-            text = text.replace(secret, "***")
-    return text
 
 
 def parse_retry_after(headers: httpx.Headers) -> float | None:
@@ -174,22 +171,48 @@ def _message_in(error: Any) -> str | None:
     return None
 
 
+class OpenStream:
+    """A streaming response under the call's watchdog: iterate ``lines()`` (not the response itself)
+    so that only data lines count as activity."""
+
+    def __init__(self, response: httpx.Response, watchdog: Watchdog) -> None:
+        self.response = response
+        self._watchdog = watchdog
+
+    async def lines(self) -> AsyncIterator[str]:
+        dog = self._watchdog
+        source = self.response.aiter_lines().__aiter__()
+        while True:
+            dog.waiting = True
+            try:
+                line = await source.__anext__()
+            except StopAsyncIteration:
+                return
+            finally:
+                dog.waiting = False
+            if line and line[0] != ":":  # comments and blank lines are keep-alives, not data
+                dog.touch()
+            yield line
+
+
 @asynccontextmanager
 async def open_stream(client: httpx.AsyncClient | None, provider: str, url: str, *, headers: Mapping[str, str],
-                      body: dict[str, Any]) -> AsyncIterator[httpx.Response]:
+                      body: dict[str, Any], limits: CallLimits | None = None) -> AsyncIterator[OpenStream]:
     """POST ``body`` and yield the streaming response.
 
     An error status becomes ``ProviderHTTPError``; a transport failure (while
-    connecting or while the body streams) becomes ``ProviderConnectionError``. Without
-    an injected client, the prompt's pooled client is used (``pool.pooled_connections``),
-    else a fresh one is made and closed here: a client is bound to the event loop it first
-    ran on, and a notebook may run prompts on several loops.
+    connecting or while the body streams) becomes ``ProviderConnectionError``; silence past
+    the idle timeout or a call past its total time becomes ``ProviderTimeoutError``
+    (``_limits.py``). Without an injected client, the prompt's pooled client is used
+    (``pool.pooled_connections``), else a fresh one is made and closed here: a client is bound
+    to the event loop it first ran on, and a notebook may run prompts on several loops.
     Secrets are scrubbed from these errors by ``_streaming.guard_partial``, the one exit of a stream.
     """
     if client is None:
         client = pooled_client(create_http_client)  # the prompt's shared client (providers/pool.py), if any
     own_client = client is None
     client = client or create_http_client()
+    watchdog = Watchdog(limits or CallLimits.from_environ(), provider, _origin(url))
     try:
         async with client.stream("POST", url, headers=dict(headers), json=body) as response:
             if response.status_code >= 400:
@@ -198,7 +221,12 @@ async def open_stream(client: httpx.AsyncClient | None, provider: str, url: str,
                                  retry_after=parse_retry_after(response.headers),
                                  body=raw.decode("utf-8", errors="replace"))
             await _expect_event_stream(response, provider)
-            yield response
+            watchdog.waiting = False
+            yield OpenStream(response, watchdog)
+    except asyncio.CancelledError:
+        if watchdog.claim_cancellation():
+            raise watchdog.error() from None
+        raise
     except httpx.UnsupportedProtocol:
         raise ProviderError(f"{provider}: base URL must start with http:// or https:// (got {_origin(url)!r})") \
             from None
@@ -211,6 +239,7 @@ async def open_stream(client: httpx.AsyncClient | None, provider: str, url: str,
         detail = str(exc) or type(exc).__name__
         raise ProviderConnectionError(f"{provider}: connection to {_origin(url)} failed: {detail}") from None
     finally:
+        watchdog.stop()
         if own_client:
             await client.aclose()
 

@@ -22,6 +22,7 @@ __all__ = [
     "ModelRequest",
     "Provider",
     "ProviderEvent",
+    "RefusalDelta",
     "TextDelta",
     "ThinkingDelta",
     "ToolCallDelta",
@@ -47,6 +48,7 @@ class ModelRequest:
     system: str | None = None
     max_tokens: int | None = None
     temperature: float | None = None
+    thinking_budget: int | None = None  # tokens of extended thinking (Anthropic), None: off
 
 
 # -- deltas a provider yields ---------------------------------------------------
@@ -61,6 +63,20 @@ class TextDelta:
 class ThinkingDelta:
     text: str = ""
     signature: str | None = None  # Anthropic sends the signature as its own delta
+    # The block this piece belongs to, when the protocol numbers blocks (Anthropic): two thinking
+    # blocks in a row stay two parts, each with its own signature.
+    block: int | None = None
+    redacted: str | None = None  # Anthropic's redacted_thinking data: opaque, sent back exactly as it came
+    # Provider data the thinking part keeps for its own protocol, as (key, value) pairs: the Responses
+    # API's encrypted reasoning. Other protocols never send it.
+    extra: tuple[tuple[str, Any], ...] = ()
+
+
+@dataclass(frozen=True)
+class RefusalDelta:
+    """The model refused (OpenAI ``delta.refusal`` text; Anthropic ``stop_reason: refusal``)."""
+
+    text: str = ""
 
 
 @dataclass(frozen=True)
@@ -81,6 +97,7 @@ class UsageDelta:
     completion_tokens: int | None = None
     cache_read_tokens: int | None = None
     cache_write_tokens: int | None = None
+    total_tokens: int | None = None  # when the server gives its own total (xAI counts reasoning in it)
 
 
 @dataclass(frozen=True)
@@ -88,7 +105,7 @@ class Finish:
     reason: str  # "stop", "tool_calls", "length", ... normalised by the provider
 
 
-ProviderEvent = Union[TextDelta, ThinkingDelta, ToolCallDelta, UsageDelta, Finish]
+ProviderEvent = Union[TextDelta, ThinkingDelta, RefusalDelta, ToolCallDelta, UsageDelta, Finish]
 
 
 @runtime_checkable

@@ -1,8 +1,8 @@
 """OpenAI Chat Completions, streamed; also every OpenAI-compatible server
 (Ollama, vLLM, llama.cpp, OpenRouter, Groq, DeepSeek, Mistral).
 
-``_map_messages`` turns transcript messages into wire messages; ``_parse_event``
-turns one SSE ``data`` object into deltas. Wire dicts never leave this module.
+``_map_messages`` turns transcript messages into wire messages; a ``_ChunkParser``
+turns each SSE ``data`` object of one stream into deltas. Wire dicts never leave this module.
 """
 
 from __future__ import annotations
@@ -15,7 +15,9 @@ from ..messages import FilePart, ImagePart, Message, TextPart, ThinkingPart, Too
 from ._http import open_stream, stream_error
 from ._sse import load_event_json, parse_sse
 from ._streaming import StreamingProvider, file_placeholder
-from .base import Finish, ModelRequest, ProviderEvent, TextDelta, ThinkingDelta, ToolCallDelta, ToolSpec, UsageDelta
+from .openai_responses import responses_events, uses_responses_api
+from .base import (Finish, ModelRequest, ProviderEvent, RefusalDelta, TextDelta, ThinkingDelta, ToolCallDelta, ToolSpec,
+                   UsageDelta)
 
 __all__ = ["OpenAIProvider"]
 
@@ -25,9 +27,12 @@ _FINISH = {"stop": "stop", "length": "length", "tool_calls": "tool_calls", "func
 
 
 class OpenAIProvider(StreamingProvider):
-    """Streams Chat Completions from ``base_url`` (which ends in ``/v1`` for most servers)."""
+    """Streams Chat Completions from ``base_url`` (which ends in ``/v1`` for most servers), or the
+    Responses API where ``openai_responses.uses_responses_api`` says so (``api``: "responses",
+    "chat" or None for the rule by model)."""
 
     default_base_url = DEFAULT_BASE_URL
+    api: str | None = None
 
     @property
     def _is_openai_itself(self) -> bool:
@@ -95,17 +100,26 @@ class OpenAIProvider(StreamingProvider):
 
     # -- response ------------------------------------------------------------------
 
-    async def _events(self, request: ModelRequest) -> AsyncIterator[ProviderEvent]:
+    def _events(self, request: ModelRequest) -> AsyncIterator[ProviderEvent]:
+        if uses_responses_api(self.name, self.api, request.model):
+            return responses_events(self, request)
+        return self._chat_events(request)
+
+    async def _chat_events(self, request: ModelRequest) -> AsyncIterator[ProviderEvent]:
         url = self.base_url + "/chat/completions"
         async with open_stream(self._client, self.name, url, headers=self._request_headers(),
                                body=self._request_body(request)) as response:
             finished = False
-            async for sse in parse_sse(response.aiter_lines()):
+            chunks = _ChunkParser()
+            async for sse in parse_sse(response.lines()):
                 if sse.data.strip() == "[DONE]":
                     return
-                for delta in _parse_event(load_event_json(sse.data, self.name), self.name):
+                data = load_event_json(sse.data, self.name)
+                for delta in chunks.parse(data):
                     finished = finished or isinstance(delta, Finish)
                     yield delta
+                if data.get("error"):  # after the chunk's own deltas: OpenRouter sends usage beside the error
+                    raise stream_error(data["error"], self.name)
             if not finished:
                 raise ProviderConnectionError(f"{self.name}: the stream ended before the answer was complete")
 
@@ -153,34 +167,79 @@ def _map_assistant(message: Message) -> dict[str, Any]:
     return wire
 
 
-def _parse_event(data: dict[str, Any], provider: str) -> list[ProviderEvent]:
-    """Deltas in one Chat Completions chunk."""
-    if data.get("error"):
-        raise stream_error(data["error"], provider)
+class _ChunkParser:
+    """Deltas of one stream's Chat Completions chunks.
+
+    It keeps the one piece of state the wire needs: which tool call a fragment without an
+    ``index`` belongs to (Mistral sends whole calls without one; a new id means a new call).
+    """
+
+    def __init__(self) -> None:
+        self._last_index = -1
+        self._ids: dict[int, str] = {}
+
+    def parse(self, data: dict[str, Any]) -> list[ProviderEvent]:
+        deltas: list[ProviderEvent] = []
+        for choice in data.get("choices") or []:
+            delta = choice.get("delta") or {}
+            reasoning = delta.get("reasoning_content") or delta.get("reasoning")
+            if isinstance(reasoning, str) and reasoning:
+                deltas.append(ThinkingDelta(text=reasoning))
+            deltas.extend(_content_deltas(delta.get("content")))
+            if isinstance(delta.get("refusal"), str) and delta["refusal"]:
+                deltas.append(RefusalDelta(delta["refusal"]))
+            deltas.extend(self._tool_call_delta(c) for c in delta.get("tool_calls") or [] if isinstance(c, dict))
+            if choice.get("finish_reason"):
+                deltas.append(Finish(_FINISH.get(choice["finish_reason"], choice["finish_reason"])))
+        # Groq puts the usage in x_groq.usage (and sometimes only there).
+        usage = data.get("usage") or (data.get("x_groq") or {}).get("usage")
+        if isinstance(usage, dict) and usage:
+            deltas.append(_usage(usage))
+        return deltas
+
+    def _tool_call_delta(self, call: dict[str, Any]) -> ToolCallDelta:
+        function = call.get("function") or {}
+        call_id = call.get("id") or None
+        index = call.get("index")
+        if not isinstance(index, int):
+            # No index: a fragment with a new id starts the next call, one without continues the last.
+            known = self._ids.get(self._last_index)
+            index = self._last_index + 1 if (call_id and call_id != known) or self._last_index < 0 \
+                else self._last_index
+        if call_id:
+            self._ids[index] = call_id
+        self._last_index = max(self._last_index, index)
+        return ToolCallDelta(index=index, id=call_id, name=function.get("name") or None,
+                             arguments=function.get("arguments") or "")
+
+
+def _content_deltas(content: Any) -> list[ProviderEvent]:
+    """``delta.content``: a string, or (Mistral's reasoning models) a list of text and thinking items."""
+    if isinstance(content, str):
+        return [TextDelta(content)] if content else []
+    if not isinstance(content, list):
+        return []
     deltas: list[ProviderEvent] = []
-    for choice in data.get("choices") or []:
-        delta = choice.get("delta") or {}
-        reasoning = delta.get("reasoning_content") or delta.get("reasoning")
-        if isinstance(reasoning, str) and reasoning:
-            deltas.append(ThinkingDelta(text=reasoning))
-        if isinstance(delta.get("content"), str) and delta["content"]:
-            deltas.append(TextDelta(delta["content"]))
-        deltas.extend(_tool_call_delta(c) for c in delta.get("tool_calls") or [])
-        if choice.get("finish_reason"):
-            deltas.append(Finish(_FINISH.get(choice["finish_reason"], choice["finish_reason"])))
-    if data.get("usage"):
-        deltas.append(_usage(data["usage"]))
+    for item in content:
+        if not isinstance(item, dict):
+            continue
+        if item.get("type") == "text" and isinstance(item.get("text"), str) and item["text"]:
+            deltas.append(TextDelta(item["text"]))
+        elif item.get("type") == "thinking":
+            deltas.extend(ThinkingDelta(text=t) for t in _texts(item.get("thinking")) if t)
     return deltas
 
 
-def _tool_call_delta(call: dict[str, Any]) -> ToolCallDelta:
-    function = call.get("function") or {}
-    return ToolCallDelta(index=int(call.get("index", 0)), id=call.get("id") or None,
-                         name=function.get("name") or None, arguments=function.get("arguments") or "")
+def _texts(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, list):
+        return [i["text"] for i in value if isinstance(i, dict) and isinstance(i.get("text"), str)]
+    return []
 
 
 def _usage(usage: dict[str, Any]) -> UsageDelta:
     cached = (usage.get("prompt_tokens_details") or {}).get("cached_tokens")
+    total = usage.get("total_tokens")
     return UsageDelta(prompt_tokens=usage.get("prompt_tokens"), completion_tokens=usage.get("completion_tokens"),
-                      cache_read_tokens=cached)
-
+                      cache_read_tokens=cached, total_tokens=total if isinstance(total, int) else None)

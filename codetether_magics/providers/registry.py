@@ -12,7 +12,6 @@ Model strings are ``provider/model``, split at the first ``/``.
 
 from __future__ import annotations
 
-import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,13 +21,14 @@ import httpx
 
 from .._env import env_flag
 from ..errors import NoProviderConfiguredError, ProviderError, ProviderNotFoundError
+from ..redaction import scrubbing_logger
 from .base import Provider
 from .config_file import config_path as _default_config_path, read_config_file
 from .known import DEFAULT_ORDER, KNOWN_PROVIDERS, chosen_model, env_records, make_provider
 
 __all__ = ["ProviderRegistry"]
 
-log = logging.getLogger(__name__)
+log = scrubbing_logger(__name__)
 
 @dataclass
 class _Entry:
@@ -134,7 +134,8 @@ class ProviderRegistry:
 
     def default_model(self) -> str:
         """``CODETETHER_MODEL``, else the config file's ``default_model``, else the first registered of
-        openai, anthropic, openrouter, groq, deepseek, mistral, ollama (then any other) with its default model."""
+        openai, anthropic, google, openrouter, groq, deepseek, mistral, ollama (then any other) with its
+        default model."""
         chosen = self._model_override or self._config_default_model
         if chosen:
             return chosen
@@ -192,8 +193,9 @@ class ProviderRegistry:
         return f"ProviderRegistry({', '.join(f'{n} ({e.source})' for n, e in self._entries.items()) or 'empty'})"
 
     def _how_to_configure(self) -> str:
-        variables = ", ".join(k.key_variable for k in KNOWN_PROVIDERS.values() if k.key_variable)
-        return ("No model provider is configured. Set one of " + variables + " (OPENAI_BASE_URL or "
-                "ANTHROPIC_BASE_URL for compatible servers), or OLLAMA_HOST for a local Ollama; or point VAULT_ADDR "
-                "and VAULT_TOKEN at a Vault holding secret/codetether/providers/<name>; or add "
-                f"[providers.<name>] with api_key = \"...\" to {self.config_file_path}.")
+        variables = ", ".join(v for k in KNOWN_PROVIDERS.values() for v in k.key_variables)
+        return ("No model provider is configured. In a notebook, one line is enough: %env OPENAI_API_KEY=sk-... "
+                "(or another of " + variables + "; OPENAI_BASE_URL or ANTHROPIC_BASE_URL for compatible "
+                "servers, OLLAMA_HOST for a local Ollama). Or point VAULT_ADDR and VAULT_TOKEN at a Vault holding "
+                "secret/codetether/providers/<name>, or add [providers.<name>] with api_key = \"...\" to "
+                f"{self.config_file_path}.")

@@ -12,13 +12,15 @@ The path is listed for provider ids, then ``<path>/<id>`` is read for each, all 
 once. 404 means no such provider. 403 logs in again once (a token may have expired or
 been renewed), then raises ``ProviderAuthError``. An unreachable Vault is logged and
 skipped, so the environment and config file still work. No token or key is ever put in
-a message or a log line.
+a message or a log line: every token (from ``VAULT_TOKEN``, ``~/.vault-token`` or a
+Kubernetes login) and the service-account JWT are checked for control characters and
+registered with ``redaction``, and Vault's own error texts (a 403 body may quote the
+token) are scrubbed before they are shown.
 """
 
 from __future__ import annotations
 
 import asyncio
-import logging
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,10 +32,11 @@ import requests
 
 from .._env import env_flag
 from ..errors import ProviderAuthError
+from ..redaction import check_credential, redact, scrubbing_logger
 
 __all__ = ["VaultSettings", "load_vault_records"]
 
-log = logging.getLogger(__name__)
+log = scrubbing_logger(__name__)
 T = TypeVar("T")
 
 DEFAULT_JWT_PATH = "/var/run/secrets/kubernetes.io/serviceaccount/token"
@@ -60,7 +63,8 @@ class VaultSettings:
             return environ.get(name, "").strip() or default
 
         skip_verify = env_flag("VAULT_SKIP_VERIFY", environ)
-        return cls(address=get("VAULT_ADDR", "").rstrip("/"), token=get("VAULT_TOKEN"), role=get("VAULT_ROLE"),
+        token = check_credential(environ.get("VAULT_TOKEN", ""), "VAULT_TOKEN")
+        return cls(address=get("VAULT_ADDR", "").rstrip("/"), token=token, role=get("VAULT_ROLE"),
                    auth_mount=get("VAULT_AUTH_MOUNT", "kubernetes").strip("/"),
                    jwt_path=get("VAULT_K8S_SA_JWT_PATH", DEFAULT_JWT_PATH),
                    mount=get("VAULT_MOUNT", "secret").strip("/"),
@@ -94,7 +98,7 @@ class _VaultSession:
             self._token = s.token or _token_file()
             return
         try:
-            jwt = Path(s.jwt_path).read_text().strip()
+            jwt = check_credential(Path(s.jwt_path).read_text(), f"the service-account token {s.jwt_path}") or ""
         except OSError as exc:
             raise ProviderAuthError(f"Vault Kubernetes login (VAULT_ROLE={s.role!r}) needs the service-account "
                                     f"token at {s.jwt_path}: {exc.strerror or exc}") from None
@@ -104,7 +108,7 @@ class _VaultSession:
         except (*_REFUSED, hvac.exceptions.InvalidRequest) as exc:
             raise ProviderAuthError(f"Vault Kubernetes login as role {s.role!r} at auth/{s.auth_mount} on "
                                     f"{s.address} was refused: {_reason(exc)}") from None
-        self._token = answer["auth"]["client_token"]
+        self._token = check_credential(answer["auth"]["client_token"], "the Vault Kubernetes login's client_token")
 
     def call(self, operation: Callable[[hvac.Client], T]) -> T:
         used = self._token
@@ -126,15 +130,17 @@ class _VaultSession:
 
 def _token_file() -> str | None:
     try:
-        return (Path.home() / ".vault-token").read_text().strip() or None
+        text = (Path.home() / ".vault-token").read_text()
     except OSError:
         return None
+    return check_credential(text, "~/.vault-token")
 
 
 def _reason(exc: Exception) -> str:
+    """Vault's own error text, scrubbed: a 403 body can quote the token it was sent."""
     errors = getattr(exc, "errors", None)
     if isinstance(errors, list) and errors:
-        return "; ".join(str(e) for e in errors)
+        return redact("; ".join(str(e) for e in errors))
     return type(exc).__name__
 
 

@@ -1,7 +1,8 @@
 """Test helpers that ship with the package (numpy.testing style).
 
 ``ScriptedModelServer`` is a real loopback HTTP model server answering from scripted
-``Turn``s in both streaming protocols; the example notebooks, the kernel tests and the
+``Turn``s in both streaming protocols; ``RecordedServer`` answers with given bytes (recorded
+API responses, keep-alive comments forever, silence); the example notebooks, the kernel tests and the
 browser test record against it. ``VaultServer`` is a loopback KV v2 Vault for the
 provider registry tests.
 
@@ -24,6 +25,8 @@ _EXPORTS = {
     "MalformedStep": "turns",
     "REAL_WORLD_VARS": "environment",
     "RecordedRequest": "_handler",
+    "RecordedServer": "recorded_server",
+    "Reply": "recorded_server",
     "ScriptedModelServer": "scripted_server",
     "ScriptedProvider": "fakes",
     "TextStep": "turns",
@@ -40,6 +43,7 @@ __all__ = sorted(_EXPORTS)
 
 if TYPE_CHECKING:  # pragma: no cover
     from ._handler import RecordedRequest
+    from .recorded_server import RecordedServer, Reply
     from .environment import REAL_WORLD_VARS
     from .fakes import FakeRegistry, ScriptedProvider
     from .scripted_server import ScriptedModelServer, load_script

@@ -11,8 +11,11 @@ import base64
 import binascii
 from typing import Any, Iterator, Mapping
 
+from . import _checks_responses as responses
 from ._wire import ANTHROPIC
 from .turns import Expectation
+
+RESPONSES = "responses"
 
 _IMAGE_TYPES = {"image/png", "image/jpeg", "image/gif", "image/webp"}
 
@@ -20,7 +23,8 @@ _IMAGE_TYPES = {"image/png", "image/jpeg", "image/gif", "image/webp"}
 def problems(protocol: str, headers: Mapping[str, str], body: Any) -> list[str]:
     if not isinstance(body, dict):
         return ["the request body is not a JSON object"]
-    found = [f"missing required field '{k}'" for k in _required(protocol) if k not in body]
+    found = responses.problems(body) if protocol == RESPONSES else \
+        [f"missing required field '{k}'" for k in _required(protocol) if k not in body]
     if body.get("stream") is not True:
         found.append("the scripted server only streams: send \"stream\": true")
     if protocol == ANTHROPIC:
@@ -87,6 +91,9 @@ def _block_text(content: Any) -> str:
 
 def _tool_results(protocol: str, body: dict[str, Any]) -> Iterator[tuple[str, str]]:
     """(call id, content) of every tool result in the request."""
+    if protocol == RESPONSES:
+        yield from responses.tool_results(body)
+        return
     for message in _messages(body):
         if protocol == ANTHROPIC:
             for block in _blocks(message):
@@ -97,6 +104,8 @@ def _tool_results(protocol: str, body: dict[str, Any]) -> Iterator[tuple[str, st
 
 
 def _tool_call_ids(protocol: str, body: dict[str, Any]) -> set[str]:
+    if protocol == RESPONSES:
+        return responses.tool_call_ids(body)
     ids = set()
     for message in _messages(body):
         if message.get("role") != "assistant":
@@ -116,6 +125,9 @@ def _orphan_tool_results(protocol: str, body: dict[str, Any]) -> list[str]:
 
 def _images(protocol: str, body: dict[str, Any]) -> Iterator[tuple[str, str]]:
     """(mime type, base64 data) of every image in a user message, in the protocol's own format."""
+    if protocol == RESPONSES:
+        yield from responses.images(body)
+        return
     for message in _messages(body):
         if message.get("role") != "user":
             continue
@@ -152,6 +164,8 @@ def _bad_images(protocol: str, body: dict[str, Any]) -> list[str]:
 
 
 def last_user_text(protocol: str, body: dict[str, Any]) -> str:
+    if protocol == RESPONSES:
+        return responses.last_user_text(body)
     for message in reversed(_messages(body)):
         if message.get("role") == "user":
             text = "".join(b.get("text", "") for b in _blocks(message) if b.get("type") == "text")
@@ -161,6 +175,8 @@ def last_user_text(protocol: str, body: dict[str, Any]) -> str:
 
 
 def tool_names(protocol: str, body: dict[str, Any]) -> list[str]:
+    if protocol == RESPONSES:
+        return responses.tool_names(body)
     names = []
     for tool in body.get("tools") or []:
         if isinstance(tool, dict):
@@ -169,6 +185,8 @@ def tool_names(protocol: str, body: dict[str, Any]) -> list[str]:
 
 
 def system_text(protocol: str, body: dict[str, Any]) -> str:
+    if protocol == RESPONSES:
+        return responses.system_text(body)
     if protocol == ANTHROPIC:
         return _block_text(body.get("system"))
     return "\n".join(_block_text(m.get("content")) for m in _messages(body) if m.get("role") in ("system", "developer"))

@@ -64,13 +64,14 @@ class Handler(JSONHandler):
         if path == "/_scripted/turns":
             self._enqueue(body)
             return
-        protocol = OPENAI if path.endswith("/chat/completions") else ANTHROPIC if path.endswith("/messages") else None
+        protocol = (OPENAI if path.endswith("/chat/completions") else ANTHROPIC if path.endswith("/messages")
+                    else "responses" if path.endswith("/responses") else None)
         headers = {k.lower(): v for k, v in self.headers.items()}
         request = RecordedRequest("POST", path, headers, body, protocol)
         if protocol is None:
             self.owner._record(request)
-            self.send_json(404, {"error": {"message": f"no such path {path}; use .../chat/completions or "
-                                                      ".../messages"}})
+            self.send_json(404, {"error": {"message": f"no such path {path}; use .../chat/completions, "
+                                                      ".../responses or .../messages"}})
             return
         self.owner.answer(self, protocol, request)
 

@@ -3,7 +3,7 @@
 ``render(protocol, turn, ...)`` yields actions for the server to carry out in order:
 ``bytes`` to send as one chunk, or a ``DropStep`` / ``HangStep`` to act on.
 The event shapes follow the public OpenAI Chat Completions and Anthropic Messages
-streaming formats.
+streaming formats; the Responses API's are in ``_wire_responses``.
 """
 
 from __future__ import annotations
@@ -147,7 +147,9 @@ class _AnthropicStream(_Stream):
         yield _event("message_stop", {"type": "message_stop"})
 
     def _start(self) -> Iterator[Action]:
-        usage = {"input_tokens": self.usage.prompt_tokens, "output_tokens": 1,
+        # As the real API counts: input_tokens is the uncached part of the prompt only.
+        cached = self.usage.cache_read_tokens + self.usage.cache_write_tokens
+        usage = {"input_tokens": max(0, self.usage.prompt_tokens - cached), "output_tokens": 1,
                  "cache_read_input_tokens": self.usage.cache_read_tokens,
                  "cache_creation_input_tokens": self.usage.cache_write_tokens}
         message = {"id": self.new_id("msg_"), "type": "message", "role": "assistant", "content": [],

@@ -1,12 +1,13 @@
 """A real HTTP model server on 127.0.0.1 that answers from scripted turns.
 
-It speaks both streaming protocols: OpenAI Chat Completions (``POST .../chat/completions``)
-and Anthropic Messages (``POST .../messages``), records every request, checks each one
+It speaks the three streaming protocols: OpenAI Chat Completions (``POST .../chat/completions``),
+the OpenAI Responses API (``POST .../responses``) and Anthropic Messages (``POST .../messages``),
+records every request, checks each one
 the way the real API would (a bad one gets HTTP 400) and against the turn's ``expect``::
 
     from codetether_magics.testing import ScriptedModelServer, Turn
     with ScriptedModelServer([Turn.text("Hello there")]) as server:
-        ...  # point a provider at server.openai_base_url or server.anthropic_base_url
+        ...  # point a provider at server.openai_base_url (both OpenAI APIs) or server.anthropic_base_url
         assert server.errors == []
 
 Each model request consumes the next turn; with none left the server answers HTTP 500
@@ -36,6 +37,7 @@ from . import _checks
 from ._handler import Handler, RecordedRequest, TurnLike, as_turn
 from ._loopback import LoopbackServer
 from ._wire import ANTHROPIC, error_body, render
+from ._wire_responses import RESPONSES, ResponsesStream
 from .turns import DropStep, HangStep, Turn
 
 __all__ = ["RecordedRequest", "ScriptedModelServer", "load_script", "main"]
@@ -147,8 +149,11 @@ class ScriptedModelServer(LoopbackServer):
     def _stream(self, handler: "Handler", protocol: str, turn: Turn, body: dict[str, Any]) -> None:
         delay = self.chunk_delay if turn.chunk_delay is None else turn.chunk_delay
         include_usage = protocol == ANTHROPIC or bool((body.get("stream_options") or {}).get("include_usage"))
-        actions = render(protocol, turn, model=str(body.get("model", "scripted-model")), new_id=self._new_id,
-                         include_usage=include_usage)
+        model = str(body.get("model", "scripted-model"))
+        if protocol == RESPONSES:
+            actions = ResponsesStream(turn, model, self._new_id).actions()
+        else:
+            actions = render(protocol, turn, model=model, new_id=self._new_id, include_usage=include_usage)
         sent = 0
         try:
             for action in actions:

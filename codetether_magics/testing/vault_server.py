@@ -54,8 +54,9 @@ class VaultServer(LoopbackServer):
 
     def __init__(self, secrets: Mapping[str, Mapping[str, Any]] | None = None, *, mount: str = "secret",
                  token: str | None = "root-token", k8s_role: str | None = None, k8s_jwt: str | None = None,
-                 auth_mount: str = "kubernetes", read_delay: float = 0.0) -> None:
+                 auth_mount: str = "kubernetes", read_delay: float = 0.0, echo_token: bool = False) -> None:
         super().__init__()
+        self.echo_token = echo_token  # a 403 quotes the token it was sent, as some proxies in front of Vault do
         self.mount = mount
         self.auth_mount = auth_mount
         self.k8s_role, self.k8s_jwt = k8s_role, k8s_jwt
@@ -102,12 +103,13 @@ class VaultServer(LoopbackServer):
         login_path = f"/v1/auth/{self.auth_mount}/login"
         if path == login_path and method == "POST":
             return self._login(body if isinstance(body, dict) else {})
+        denied = {"errors": [f"permission denied for token {token}" if self.echo_token else "permission denied"]}
         with self._lock:
             if token not in self._tokens:
-                return 403, {"errors": ["permission denied"]}
+                return 403, denied
             if self._failures:
                 status = self._failures.pop(0)
-                return status, {"errors": ["permission denied" if status == 403 else "scripted failure"]}
+                return status, denied if status == 403 else {"errors": ["scripted failure"]}
         data_prefix, meta_prefix = f"/v1/{self.mount}/data/", f"/v1/{self.mount}/metadata/"
         if method == "LIST" and path.startswith(meta_prefix):
             return self._list(path[len(meta_prefix):].strip("/"))

@@ -73,7 +73,7 @@ async def test_openai_mapping_for_a_compatible_server():
 async def test_openai_itself_gets_developer_role_and_max_completion_tokens():
     client, sent = capturing(OPENAI_DONE)
     await run(OpenAIProvider("openai", "k", "https://api.openai.com/v1", http_client=client, organization="org-1"),
-              ModelRequest(model="o3", messages=HISTORY[:2], max_tokens=10))
+              ModelRequest(model="gpt-4.1", messages=HISTORY[:2], max_tokens=10))
     body = json.loads(sent[0].content)
     assert body["messages"][0]["role"] == "developer" and body["max_completion_tokens"] == 10
     assert sent[0].headers["openai-organization"] == "org-1"
@@ -114,7 +114,8 @@ async def test_anthropic_mapping():
     deltas = await run(provider, ModelRequest(model="c", messages=HISTORY, system="Be brief.", temperature=0.2))
     assert str(sent[0].url) == "http://h/v1/messages"  # a base URL ending in /v1 is accepted
     body = json.loads(sent[0].content)
-    assert body["system"] == "Be brief.\n\nPrefer pandas."
+    assert body["system"] == [{"type": "text", "text": "Be brief.\n\nPrefer pandas.",
+                               "cache_control": {"type": "ephemeral"}}]
     assert body["max_tokens"] == 8192 and body["temperature"] == 0.2
     assert [m["role"] for m in body["messages"]] == ["user", "assistant", "user"]
     assistant = body["messages"][1]["content"]
@@ -122,7 +123,8 @@ async def test_anthropic_mapping():
     assert assistant[1]["input"] == {"code": "1+1"} and assistant[2]["input"] == {"_raw_arguments": "not json"}
     last = body["messages"][2]["content"]  # tool results first, then the user's own blocks, merged
     assert [b["type"] for b in last] == ["tool_result", "tool_result", "text", "text", "image"]
-    assert last[-1] == {"type": "image", "source": {"type": "url", "url": "https://example.com/x.png"}}
+    assert last[-1] == {"type": "image", "source": {"type": "url", "url": "https://example.com/x.png"},
+                        "cache_control": {"type": "ephemeral"}}
     assert Finish("length") in deltas and UsageDelta(completion_tokens=3) in deltas
 
 

@@ -82,7 +82,8 @@ async def test_streamed_text_answer(case):
     else:
         assert request.headers["x-api-key"] == API_KEY
         assert request.headers["anthropic-version"] == "2023-06-01"
-        assert request.body["system"] == "Be brief."
+        # The system prompt is a text block with a prompt-caching breakpoint.
+        assert request.body["system"] == [{"type": "text", "text": "Be brief.", "cache_control": {"type": "ephemeral"}}]
     assert case.server.errors == []
 
 
@@ -107,8 +108,9 @@ async def test_tool_call_round_trip(case):
     if case.protocol == "openai":
         assert body["messages"][-1] == {"role": "tool", "tool_call_id": call["id"], "content": "42"}
     else:
-        assert body["messages"][-1] == {"role": "user", "content": [
-            {"type": "tool_result", "tool_use_id": call["id"], "content": "42"}]}
+        assert body["messages"][-1] == {"role": "user", "content": [  # the newest turn: a caching breakpoint
+            {"type": "tool_result", "tool_use_id": call["id"], "content": "42",
+             "cache_control": {"type": "ephemeral"}}]}
 
 
 async def test_image_arrives_in_the_protocols_own_format(case):
@@ -121,7 +123,8 @@ async def test_image_arrives_in_the_protocols_own_format(case):
     if case.protocol == "openai":
         assert {"type": "image_url", "image_url": {"url": f"data:image/png;base64,{PNG}"}} in content
     else:
-        assert {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": PNG}} in content
+        image = {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": PNG}}
+        assert {**image, "cache_control": {"type": "ephemeral"}} in content  # the last block of the newest turn
 
 
 async def test_thinking_streams_before_text(case):
@@ -251,7 +254,7 @@ async def test_key_echoed_in_an_error_event_never_reaches_the_error(case, caplog
                                        "error_type": "rate_limit_error"}]))
     with pytest.raises((ProviderHTTPError, ProviderStreamError)) as caught:
         await collect(case.provider(), ask())
-    assert "is over its quota" in str(caught.value) and "***" in str(caught.value)
+    assert "is over its quota" in str(caught.value) and "[redacted]" in str(caught.value)
     assert getattr(caught.value, "partial", False) is bool(text_first)
     for text in (str(caught.value), getattr(caught.value, "message", ""), repr(caught.value), caplog.text):
         assert API_KEY not in text

@@ -271,3 +271,17 @@ class _Registry:
 
 def test_the_whole_set_is_here():
     assert len(FIXTURES) == 51 and {f["kind"] for f in FIXTURES} == {"stream", "error", "roundtrip"}
+
+
+@pytest.mark.parametrize("fixture_id, reason", [("openai_refusal", "I'm sorry, I can't assist with that request."),
+                                                ("anthropic_refusal_no_content", "Usage Policy")])
+async def test_a_recorded_refusal_reaches_the_user_as_a_refusal(fixture_id, reason, tmp_path):
+    (fixture,) = [f for f in FIXTURES if f["id"] == fixture_id]
+    session, events = await Session.new(tmp_path), []
+    with RecordedServer(replies(fixture)) as server:
+        result = await run_prompt(session, "something refused", [], events.append,
+                                  _Registry(provider_for(fixture, server)), model="p/recorded", tools=[],
+                                  title_model_call=False, save=False)
+    assert result.text.startswith("[The model refused") and reason in result.text
+    assert session.messages[-1].text == result.text  # the transcript says so too
+    assert any(getattr(e, "type", "") == "text_complete" and "refused" in e.text for e in events)

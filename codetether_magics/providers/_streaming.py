@@ -8,6 +8,7 @@ check). Each protocol module adds only its ``_events`` and mapping.
 from __future__ import annotations
 
 from contextlib import aclosing
+from urllib.parse import urlsplit
 from typing import Any, AsyncIterator, ClassVar, Iterable, Mapping
 
 import httpx
@@ -47,9 +48,10 @@ class StreamingProvider:
         return guard_partial(self._events(request), self.name, self._secrets(), key_hint=self.key_hint)
 
     def _secrets(self) -> list[str | None]:
-        # The key, and EVERY extra header value: a credential header may have any name (Azure's
-        # api-key, a gateway's X-Portkey-Virtual-Key, a proxy's Proxy-Ticket ...).
-        return [self._api_key, *self._headers.values()]
+        # The key, EVERY extra header value (a credential header may have any name: Azure's api-key, a
+        # gateway's X-Portkey-Virtual-Key, a proxy's Proxy-Ticket ...), and a password written into the
+        # base URL (https://user:password@host).
+        return [self._api_key, *self._headers.values(), urlsplit(self.base_url).password]
 
     def _events(self, request: ModelRequest) -> AsyncIterator[ProviderEvent]:
         raise NotImplementedError

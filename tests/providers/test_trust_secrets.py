@@ -247,3 +247,15 @@ async def test_a_tool_printing_a_key_is_scrubbed_from_its_event(tmp_path, monkey
     (done,) = [e for e in events if isinstance(e, ToolCallCompleteEvent)]
     assert done.output == f"env: SOME_SERVICE_API_KEY={REDACTED}"
     assert_clean(*(e.model_dump_json() for e in events))
+
+
+async def test_credentials_written_into_the_base_url_are_secrets_too(tmp_path):
+    with ScriptedModelServer() as server:
+        server.enqueue(Turn.error(400, "user bob:url-password-CANARY-01 refused"))
+        base = server.openai_base_url.replace("http://", "http://bob:url-password-CANARY-01@")
+        registry = ProviderRegistry.from_env({"OPENAI_BASE_URL": base}, config_path=tmp_path / "none.toml")
+        provider, _ = registry.resolve_model("openai/m")
+        with pytest.raises(ProviderHTTPError) as caught:
+            _ = [d async for d in provider.stream(ask())]
+    assert "refused" in str(caught.value)
+    assert "url-password-CANARY-01" not in str(caught.value) and "bob:[redacted]" in str(caught.value)

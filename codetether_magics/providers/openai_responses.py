@@ -113,7 +113,13 @@ def _map_message(message: Message) -> list[dict[str, Any]]:
     items = [{"type": "function_call_output", "call_id": p.tool_call_id, "output": p.content}
              for p in message.content if isinstance(p, ToolResultPart)]
     content = [c for c in (_map_user_part(p) for p in message.content) if c is not None]
-    if content and message.role != "tool":
+    if message.role == "tool":  # a tool's images (a plot it made) follow its outputs as a user message
+        images = [c for c in content if c["type"] == "input_image"]
+        if images:
+            intro = ("The image output of the tool call above:" if len(images) == 1
+                     else f"The {len(images)} image outputs of the tool calls above:")
+            items.append({"role": "user", "content": [{"type": "input_text", "text": intro}, *images]})
+    elif content:
         items.append({"role": "user", "content": content})
     return items
 

@@ -17,7 +17,7 @@ from codetether_magics.providers.openai import OpenAIProvider
 from codetether_magics.providers.openai_responses import REASONING_KEY, uses_responses_api
 from codetether_magics.providers.registry import ProviderRegistry
 from codetether_magics.session.session import Session
-from codetether_magics.messages import ImagePart, Message, TextPart
+from codetether_magics.messages import ImagePart, Message, TextPart, ToolCallPart, ToolResultPart
 from codetether_magics.testing import ScriptedModelServer, Turn
 
 openai_sdk = pytest.importorskip("openai")
@@ -193,3 +193,17 @@ async def test_api_responses_in_the_config_file_sends_a_compatible_provider_ther
     config.write_text('[providers.gateway]\nbase_url = "http://127.0.0.1:9/v1"\napi = "soap"\n')
     with pytest.raises(ProviderError, match=r'api of \[providers.gateway\] in the config file must be'):
         ProviderRegistry.from_env({}, config_path=config)
+
+
+async def test_a_tool_results_image_goes_as_input_image_after_its_output():
+    history = [Message.user("plot it"),
+               Message(role="assistant", content=[ToolCallPart(id="call_p", name="python", arguments="{}")]),
+               Message(role="tool", content=[ToolResultPart(tool_call_id="call_p", content="Figure shown"),
+                                             ImagePart(url=f"data:image/png;base64,{PNG}", mime_type="image/png")])]
+    with ScriptedModelServer([Turn.text("A line.", expect_image=True)]) as server:
+        await collect(provider(server), ModelRequest(model="gpt-5", messages=history))
+        items = server.model_requests[0].body["input"]
+        assert server.errors == []  # the server found the image, and the output matched its call
+    assert items[2] == {"type": "function_call_output", "call_id": "call_p", "output": "Figure shown"}
+    assert items[3]["role"] == "user" and items[3]["content"][1] == {
+        "type": "input_image", "image_url": f"data:image/png;base64,{PNG}", "detail": "auto"}

@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import os
 import re
-from typing import Any, AsyncIterator, Mapping
+from typing import Any, AsyncIterator, Callable, Mapping
 
 from ..errors import ProviderConnectionError, ProviderError
 from ..messages import FilePart, ImagePart, Message, TextPart, ThinkingPart, ToolCallPart, ToolResultPart
@@ -232,28 +232,29 @@ class _EventParser:
         return deltas
 
 
-def _text(data: dict[str, Any], index: int) -> list[ProviderEvent]:
+def _text(parser: _EventParser, data: dict[str, Any], index: int) -> list[ProviderEvent]:
     return [TextDelta(data["delta"])] if data.get("delta") else []
 
 
-def _refusal(data: dict[str, Any], index: int) -> list[ProviderEvent]:
+def _refusal(parser: _EventParser, data: dict[str, Any], index: int) -> list[ProviderEvent]:
     return [RefusalDelta(data["delta"])] if data.get("delta") else []
 
 
-def _summary(data: dict[str, Any], index: int) -> list[ProviderEvent]:
+def _summary(parser: _EventParser, data: dict[str, Any], index: int) -> list[ProviderEvent]:
     return [ThinkingDelta(text=data["delta"], block=index)] if data.get("delta") else []
 
 
-def _summary_part(data: dict[str, Any], index: int) -> list[ProviderEvent]:
+def _summary_part(parser: _EventParser, data: dict[str, Any], index: int) -> list[ProviderEvent]:
     # Summary parts of one reasoning item read as paragraphs.
     return [ThinkingDelta(text="\n\n", block=index)] if data.get("summary_index", 0) else []
 
 
-_DELTA_EVENTS: dict[str, Any] = {
-    "response.output_text.delta": lambda self, data, index: _text(data, index),
-    "response.refusal.delta": lambda self, data, index: _refusal(data, index),
-    "response.reasoning_summary_text.delta": lambda self, data, index: _summary(data, index),
-    "response.reasoning_summary_part.added": lambda self, data, index: _summary_part(data, index),
+# The events that carry content, by type; each handler takes (parser, event data, output index).
+_DELTA_EVENTS: dict[str, Callable[[_EventParser, dict[str, Any], int], list[ProviderEvent]]] = {
+    "response.output_text.delta": _text,
+    "response.refusal.delta": _refusal,
+    "response.reasoning_summary_text.delta": _summary,
+    "response.reasoning_summary_part.added": _summary_part,
     "response.function_call_arguments.delta": _EventParser._arguments,
     "response.output_item.added": _EventParser._item_added,
     "response.output_item.done": _EventParser._item_done,

@@ -82,6 +82,8 @@ class ToolCallCompleteEvent(_Event):
     output: str  # capped at caps.OUTPUT_CAP
     success: bool
     duration_ms: int
+    # How the call ended; "denied" means it was refused and never ran (None: not said).
+    status: Literal["succeeded", "failed", "denied"] | None = None
 
 
 class ToolHeartbeatEvent(_Event):

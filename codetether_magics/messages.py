@@ -21,10 +21,12 @@ __all__ = [
     "Part",
     "Record",
     "Role",
+    "TOOL_STATUSES",
     "TextPart",
     "ThinkingPart",
     "ToolCallPart",
     "ToolResultPart",
+    "ToolStatus",
     "ToolUse",
     "Usage",
 ]
@@ -108,12 +110,29 @@ class Message(Record):
 # -- audit records ------------------------------------------------------------
 
 
+# How a tool call ended: it ran and worked, it ran and failed, or it was refused and never ran.
+ToolStatus = Literal["succeeded", "failed", "denied"]
+TOOL_STATUSES: tuple[str, ...] = ("succeeded", "failed", "denied")
+
+
 class ToolUse(Record):
+    """The audit record of one tool call.
+
+    ``status`` (a ``ToolStatus``) is written as an extra key after the five fixed ones, only
+    when known: files written before it existed lack it, and their records stay as they were.
+    Read it with ``status_of``; a missing or unrecognised value reads as None (unknown).
+    """
+
     id: str
     name: str
     input: Any = None  # the parsed arguments (a JSON value)
     output: str = ""
     success: bool = True
+
+    @property
+    def status_of(self) -> ToolStatus | None:
+        value = (self.model_extra or {}).get("status")
+        return value if value in TOOL_STATUSES else None  # type: ignore[return-value]
 
 
 class Usage(Record):

@@ -12,6 +12,10 @@ For each call: ``tool_call_start``; for a tool that changes things an
 handler, with a ``tool_heartbeat`` every ``heartbeat_interval`` seconds while it runs;
 then the result goes into the transcript (capped to ``TOOL_OUTPUT_CAP`` bytes for the
 model), a ``ToolUse`` record, ``tool_call_complete`` and a save.
+
+How each call ended ("succeeded", "failed", or "denied" when it was refused and never ran)
+is data: ``ToolResult.status``, the ``status`` key of the ``ToolUse`` record and the
+``status`` of ``tool_call_complete``. Nobody needs to recognise a refusal by its wording.
 """
 
 from __future__ import annotations
@@ -82,7 +86,7 @@ class ToolRunner:
         except asyncio.CancelledError:
             for call in calls:
                 if call.id not in self._recorded:
-                    self._record(call, {}, INTERRUPTED_RESULT, False)
+                    self._record(call, {}, ToolResult(INTERRUPTED_RESULT, success=False))
             raise
 
     def _batches(self, calls: list[ToolCallPart]) -> list[list[ToolCallPart]]:
@@ -141,7 +145,7 @@ class ToolRunner:
     async def _finish(self, call: ToolCallPart, step: int, args: dict[str, Any], result: ToolResult,
                       started: float) -> None:
         output = cap_tool_output(result.output)
-        self._record(call, args, output, result.success, result.images)
+        self._record(call, args, ToolResult(output, result.success, result.status, result.images))
         self._session.publish("tool.response", {"request_id": call.id, "tool_name": call.name, "output": output,
                                                 "success": result.success, "step": step})
         await self._sink.emit(
@@ -151,6 +155,7 @@ class ToolRunner:
                 output=cap_text(result.output, OUTPUT_CAP),
                 success=result.success,
                 duration_ms=int((time.perf_counter() - started) * 1000),
+                status=result.status,
             )
         )
         await self._save()
@@ -163,7 +168,7 @@ class ToolRunner:
         if not tool.read_only:
             refusal = await self._ask_approval(call, args)
             if refusal is not None:
-                return ToolResult(output=refusal, success=False)
+                return ToolResult(output=refusal, success=False, status="denied")
         return await self._with_heartbeat(call, tool, args)
 
     async def _ask_approval(self, call: ToolCallPart, args: dict[str, Any]) -> str | None:
@@ -208,14 +213,14 @@ class ToolRunner:
             raise
         return _as_result(call.name, task)
 
-    def _record(self, call: ToolCallPart, args: dict[str, Any], output: str, success: bool,
-                images: Any = ()) -> None:
+    def _record(self, call: ToolCallPart, args: dict[str, Any], result: ToolResult) -> None:
         self._recorded.add(call.id)
-        content: list[Any] = [ToolResultPart(tool_call_id=call.id, content=output)]
+        content: list[Any] = [ToolResultPart(tool_call_id=call.id, content=result.output)]
         # Images right after their result: each protocol's mapper attaches them to that result.
-        content += [ImagePart(url=image.data_url, mime_type=image.resolved_mime_type()) for image in images]
+        content += [ImagePart(url=image.data_url, mime_type=image.resolved_mime_type()) for image in result.images]
         self._session.add_message(Message(role="tool", content=content))
-        self._session.tool_uses.append(ToolUse(id=call.id, name=call.name, input=args, output=output, success=success))
+        self._session.tool_uses.append(ToolUse(id=call.id, name=call.name, input=args, output=result.output,
+                                               success=result.success, status=result.status))
 
 
 def _as_result(name: str, task: asyncio.Future) -> ToolResult:

@@ -9,8 +9,9 @@ the loop saves what streamed, the view says "Interrupted" and the cell ends with
 Every option is used here: ``--model`` and ``--max-steps`` go to the loop, ``--allow`` to
 the approval policy, ``--image`` to the user message, ``--new`` / ``--session`` choose the
 session, ``--replay`` / ``--live`` the mode, ``--no-stream`` drops the live view.
-A replayed cell answers from the transcript beside the notebook and changes nothing, so
-there ``--new`` and ``--session`` have no effect.
+A replayed cell answers from the transcript beside the notebook and saves nothing, so
+there ``--new`` and ``--session`` have no effect. Live and replay take one road (``road``):
+the same loop call, with the recording as the provider and the live approval rules.
 """
 
 from __future__ import annotations
@@ -32,6 +33,8 @@ from .images import ImageRefError, sent_image_urls
 from .kernel_tools import notebook_tools
 from .mode import choose_mode, replay_forced
 from .redact import redact, redacting
+from .replay import replay_road
+from .road import TurnRoad
 from .view import LiveView, final_bundle
 
 __all__ = ["INTERRUPTED", "CellError", "CellRun", "run_cell"]
@@ -94,9 +97,10 @@ class CellRun:
                 session = await state.for_cell(self.options)
             tools, approver = self._tools(session)
             images = self._images(session, mode)
-            self._open_view(session, registry)
             try:
-                result = await self._run(session, mode, registry, images, tools, approver, occurrence)
+                road = await self._road(session, mode, registry, approver, occurrence)
+                self._open_view(road.model)
+                result = await self._run(road, images, tools)
             finally:
                 state.count_run(session, self.prompt)
         except asyncio.CancelledError:
@@ -164,13 +168,29 @@ class CellRun:
 
     # -- running ------------------------------------------------------------------
 
-    def _open_view(self, session: Any, registry: Any) -> None:
+    async def _road(self, session: Any, mode: str, registry: Any, approver: Any, occurrence: int) -> TurnRoad:
+        """Live and replay differ only in the road's data: the call the cell makes is the same."""
+        if mode == "replay":
+            return replay_road(session, self.prompt, approver, occurrence=occurrence,
+                               provider_configured=None if registry is None else bool(registry))
+        await self.magics.state.before_live_run(session)
+        model = self._model() or session.metadata.model or _default_model(registry)
+        context = self._notebook_context()  # what the notebook did since the last turn
+        return TurnRoad(
+            session=session, registry=registry, model=model, approver=approver,
+            after=context.commit if context is not None else None,  # the model saw it: the next turn starts here
+            options={"context_tokens": self.magics.context_tokens,
+                     "notebook_context": context.text if context is not None else None,
+                     "thinking_budget": getattr(self.options, "think", None),
+                     "budget_usd": getattr(self.options, "budget", None)},
+        )
+
+    def _open_view(self, model: str | None) -> None:
         if self.options.no_stream:
             return
-        label = self._model() or session.metadata.model or _default_model(registry)
-        self.view = LiveView(model=label)
+        self.view = LiveView(model=model)
         self.view.show()
-        self.view.set_status(f"Waiting for {label or 'the model'}…")
+        self.view.set_status(f"Waiting for {model or 'the model'}…")
 
     def _on_event(self, event: Any) -> None:
         if isinstance(event, ErrorEvent):
@@ -180,26 +200,9 @@ class CellRun:
         if self.view is not None:
             self.view.on_event(event)
 
-    async def _run(self, session, mode, registry, images, tools, approver, occurrence) -> Any:
+    async def _run(self, road: TurnRoad, images: list[Any], tools: list[Any]) -> Any:
         max_steps = self.options.max_steps or self.magics.max_steps
-        if mode == "replay":
-            from .replay import replay_turn
-
-            return await replay_turn(
-                session, self.prompt, images, self._on_event, occurrence=occurrence,
-                tools=tools, approver=approver, max_steps=max_steps,
-            )
-        await self.magics.state.before_live_run(session)
-        context = self._notebook_context()
-        result = await session.prompt_with_events_and_images(
-            self.prompt, images, self._on_event, registry, model=self._model(), tools=tools,
-            approver=approver, max_steps=max_steps, context_tokens=self.magics.context_tokens,
-            notebook_context=context.text if context else None,
-            thinking_budget=getattr(self.options, "think", None), budget_usd=getattr(self.options, "budget", None),
-        )
-        if context is not None:  # the model saw it: the next turn starts from here
-            context.commit()
-        return result
+        return await road.run(self.prompt, images, self._on_event, tools=tools, max_steps=max_steps)
 
     def _notebook_context(self) -> Any:
         builder = self.magics.notebook_context

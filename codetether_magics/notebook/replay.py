@@ -2,22 +2,32 @@
 
 The recorded turn for a prompt is the user message with that text (the k-th one for the
 k-th run of the same prompt in a kernel) and every message after it up to the next user
-message. Replaying runs the normal agent loop on an in-memory copy of the session cut
-just before that user message, with a registry whose only provider streams the recorded
-assistant messages back. So the view streams as it did live, tools run again (later cells
-see the variables the ``python`` tool made), and the final text is the recorded one.
-Nothing is saved and no HTTP client is ever created.
+message. A replay is a provider, not a second road: ``replay_road`` gives the cell the
+same call a live run makes (``Session.prompt_with_events_and_images``), on an in-memory
+copy of the session cut just before that user message, with a registry whose only
+provider streams the recorded assistant messages back. So the view streams as it did
+live, tools run again (later cells see the variables the ``python`` tool made), and the
+final text is the recorded one. Nothing is saved and no HTTP client is ever created.
+
+Trust: a transcript can come from anyone (a notebook shared with its
+``.codetether.json``), so what the recording approved never counts. A recorded call that
+changes things runs only when the live rules allow it now (``--allow``, ``auto_approve``,
+the Approve button); a call refused now makes the cell fail afterwards with a message
+saying how to allow it. A call the recording shows as denied (its ``status``) stays denied.
 """
 
 from __future__ import annotations
 
 import asyncio
+import inspect
 import re
+from collections import Counter, defaultdict
 from dataclasses import dataclass
 from typing import Any, AsyncIterator, Iterable
 
-from ..errors import ReplayError
-from ..messages import Message, TextPart, ThinkingPart, ToolCallPart, ToolResultPart, Usage
+from ..agent.tools.base import ApprovalRequest, Approver
+from ..errors import ReplayError, ToolError
+from ..messages import Message, TextPart, ThinkingPart, ToolCallPart, ToolResultPart, ToolStatus, ToolUse, Usage
 from ..providers.base import (
     Finish,
     ModelRequest,
@@ -27,14 +37,17 @@ from ..providers.base import (
     ToolCallDelta,
 )
 from ..session.session import Session, SessionResult
+from .road import TurnRoad
 
 __all__ = [
     "RecordedTurn",
+    "ReplayApproval",
     "ReplayProvider",
     "ReplayRegistry",
     "find_recorded_turn",
-    "is_refusal",
     "recorded_prompt_count",
+    "recorded_statuses",
+    "replay_road",
     "replay_turn",
 ]
 
@@ -120,7 +133,7 @@ def _deltas(message: Message) -> Iterable[ProviderEvent]:
 class ReplayProvider:
     """A ``Provider`` whose n-th ``stream`` call yields the n-th recorded assistant message.
 
-    Every call is a step of the recorded turn: ``replay_turn`` runs the loop without its
+    Every call is a step of the recorded turn: ``replay_road`` runs the loop without its
     title call (``title_model_call=False``), which is no part of the recording.
     """
 
@@ -166,11 +179,87 @@ class ReplayRegistry:
         return [self._provider.name]
 
 
+# -- what the recording says about each tool call ---------------------------------
+
+
+def recorded_statuses(session: Session, turn: RecordedTurn) -> dict[str, ToolStatus | None]:
+    """How each tool call of ``turn`` ended when it was recorded, by call id (None: unknown).
+
+    The ``status`` of the call's ``ToolUse`` record; files written before statuses existed
+    have none, and such a call is treated like any other: it must be approved now. When a
+    provider reused a call id in several turns, the k-th result with that id pairs with
+    the k-th record with that id (both are appended together, in order).
+    """
+    records: dict[str, list[ToolUse]] = defaultdict(list)
+    for use in session.tool_uses:
+        records[use.id].append(use)
+    earlier: Counter[str] = Counter(
+        part.tool_call_id
+        for message in session.messages[: turn.index]
+        for part in message.content
+        if isinstance(part, ToolResultPart)
+    )
+    statuses: dict[str, ToolStatus | None] = {}
+    for call_id in turn.tool_results():
+        matching, k = records.get(call_id, []), earlier[call_id]
+        statuses[call_id] = matching[k].status_of if k < len(matching) else None
+    return statuses
+
+
+class ReplayApproval:
+    """The approver of a replay: the live rules of now decide, never the recording.
+
+    ``live`` is the approver a live run of this cell would use (``--allow``, ``auto_approve``,
+    the Approve button); None refuses everything. A call the recording shows as denied is
+    refused without asking. ``refused`` collects the tools refused now, so the cell can fail
+    afterwards and say how to allow them.
+    """
+
+    def __init__(self, live: Approver | None, recorded: dict[str, ToolStatus | None]) -> None:
+        self._live = live
+        self._denied = {call_id for call_id, status in recorded.items() if status == "denied"}
+        self.refused: list[str] = []
+
+    async def __call__(self, request: ApprovalRequest) -> bool:
+        if request.tool_call_id in self._denied:
+            raise ToolError("it was refused when this turn was recorded, so the replay does not run it")
+        if self._live is None:
+            self._refuse(request.name)
+            return False
+        try:
+            approved = self._live(request)
+            if inspect.isawaitable(approved):
+                approved = await approved
+        except ToolError:
+            self._refuse(request.name)
+            raise
+        if approved is not True:
+            self._refuse(request.name)
+        return approved is True
+
+    def _refuse(self, name: str) -> None:
+        if name not in self.refused:
+            self.refused.append(name)
+
+    def check(self) -> None:
+        """Raise ``ReplayError`` saying how to allow the recorded calls that were refused now."""
+        if not self.refused:
+            return
+        names = ", ".join(f"`{name}`" for name in self.refused)
+        raise ReplayError(
+            f"Replay did not run the recorded {names} call(s) of this cell: a transcript can come from "
+            "anyone, so a recorded call that changes things runs only when you allow it now. To run "
+            f"it, re-run the cell with `--allow {','.join(self.refused)}` (or set "
+            "`%config CodeTether.auto_approve = True`, or click Approve in JupyterLab, Notebook 7 or VS Code)."
+        )
+
+
 # -- replaying one turn ---------------------------------------------------------
 
 _HOW_TO_RECORD = (
-    "To record it, configure a model provider (for example set OPENAI_API_KEY) and run the "
-    "cell with `%%codetether --live`; the answer is saved in the transcript beside the notebook."
+    "To record it, configure a model provider (for example `%env OPENAI_API_KEY=sk-...` in the "
+    "notebook, or OPENAI_API_KEY set before starting Jupyter) and run the cell with "
+    "`%%codetether --live`; the answer is saved in the transcript beside the notebook."
 )
 
 
@@ -179,7 +268,8 @@ def _preview(prompt: str) -> str:
     return repr(first if len(first) <= 60 else first[:57] + "...")
 
 
-def _missing_turn_error(session: Session, prompt: str, occurrence: int) -> ReplayError:
+def _missing_turn_error(session: Session, prompt: str, occurrence: int,
+                        provider_configured: bool | None) -> ReplayError:
     recorded = recorded_prompt_count(session, prompt)
     where = f"the transcript of {session.metadata.notebook}" if session.metadata.notebook else (
         f"session {session.id}")
@@ -189,14 +279,16 @@ def _missing_turn_error(session: Session, prompt: str, occurrence: int) -> Repla
         missing = (f"{where} has {recorded} recorded answer(s) for the cell {_preview(prompt)} and this "
                    f"kernel has already run that prompt {occurrence} time(s) (restart the kernel to "
                    "replay from the start)")
+    if provider_configured is False:
+        missing += ", and no model provider is configured to answer it live"
     return ReplayError(f"Replay: {missing}. {_HOW_TO_RECORD}")
 
 
 class _ReplaySession(Session):
     """The in-memory copy a replay runs on: it can never be written to disk."""
 
-    async def save(self, *args: Any, **kwargs: Any) -> None:
-        return None
+    async def save(self, *args: Any, **kwargs: Any) -> bool:
+        return False
 
 
 def _session_before(session: Session, turn: RecordedTurn) -> _ReplaySession:
@@ -207,28 +299,41 @@ def _session_before(session: Session, turn: RecordedTurn) -> _ReplaySession:
         usage=Usage(),
         metadata=session.metadata.model_copy(deep=True),
     )
-    return _ReplaySession.model_construct(**fields)
+    copy = _ReplaySession.model_construct(**fields)
+    copy.max_steps = session.max_steps
+    return copy
 
 
-def _recorded_approver(turn: RecordedTurn):
-    refused = {call_id for call_id, text in turn.tool_results().items() if is_refusal(text)}
+def replay_road(
+    session: Session,
+    prompt: str,
+    approver: Approver | None,
+    *,
+    occurrence: int = 0,
+    provider_configured: bool | None = None,
+) -> TurnRoad:
+    """The road a replayed cell takes: the recorded turn as a provider, the live approver.
 
-    async def approve(request: Any) -> bool:
-        return request.tool_call_id not in refused
-
-    return approve
-
-
-# How a refused call reads in a transcript: the loop's words when the approver says no,
-# and the notebook's words when a tool was not allowed and nobody could be asked.
-_REFUSAL = re.compile(
-    r"^(Error: )?(The user did not approve this `[^`]+` call|tool '[^']+' needs approval)"
-)
-
-
-def is_refusal(tool_result: str) -> bool:
-    """Whether a recorded tool result says the call was refused rather than run."""
-    return bool(_REFUSAL.match(tool_result.lstrip()))
+    ``approver`` is the one a live run of the cell would use. ``provider_configured``
+    (None: not known) only shapes the error when the transcript has no such turn.
+    Raises ``ReplayError`` then; ``session`` is never changed.
+    """
+    turn = find_recorded_turn(session, prompt, occurrence)
+    if turn is None:
+        raise _missing_turn_error(session, prompt, occurrence, provider_configured)
+    model = session.metadata.model or REPLAY_MODEL
+    provider = ReplayProvider(model.partition("/")[0], turn, prompt)
+    approval = ReplayApproval(approver, recorded_statuses(session, turn))
+    return TurnRoad(
+        session=_session_before(session, turn),
+        registry=ReplayRegistry(provider, model),
+        model=model,
+        approver=approval,
+        save=False,
+        title_model_call=False,
+        after=approval.check,
+        options={"context_budget": False},  # nothing goes over a network: no window to fit, no summary call
+    )
 
 
 async def replay_turn(
@@ -239,34 +344,15 @@ async def replay_turn(
     *,
     occurrence: int = 0,
     tools: list[Any] | None = None,
-    approver: Any = None,
+    approver: Approver | None = None,
     max_steps: int | None = None,
 ) -> SessionResult:
     """Answer ``prompt`` from the recorded turn, streaming its events, with no network call.
 
-    ``session`` is not changed and nothing is saved. Tools run again; a call is approved
-    exactly when it was approved in the recording (``approver`` is not consulted: the
-    recording decides). Raises ``ReplayError`` when the transcript has no such turn.
+    ``session`` is not changed and nothing is saved. Tools run again; one that changes
+    things runs only when ``approver`` (the live rules) approves it now: with None, none
+    does, and ``ReplayError`` says which were refused once the turn has been replayed.
     """
-    from ..agent.loop import run_prompt  # lazy: the loop pulls in the providers
-
-    turn = find_recorded_turn(session, prompt, occurrence)
-    if turn is None:
-        raise _missing_turn_error(session, prompt, occurrence)
-    model = session.metadata.model or REPLAY_MODEL
-    provider = ReplayProvider(model.partition("/")[0], turn, prompt)
-    result = await run_prompt(
-        _session_before(session, turn),
-        turn.user.text,
-        images,
-        events,
-        ReplayRegistry(provider, model),
-        model=model,
-        tools=tools,
-        approver=_recorded_approver(turn),
-        max_steps=max_steps if max_steps is not None else session.max_steps,
-        save=False,
-        title_model_call=False,
-        context_budget=False,  # nothing goes over a network: no window to fit, no summary call to make
-    )
+    road = replay_road(session, prompt, approver, occurrence=occurrence)
+    result = await road.run(prompt, images, events, tools=tools, max_steps=max_steps)
     return SessionResult(text=result.text, session_id=session.id)

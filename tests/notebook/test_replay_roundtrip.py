@@ -77,7 +77,8 @@ async def test_a_live_turn_replays_to_the_identical_final_output(tmp_path, monke
     loaded = await Session.load_path(transcript)
     ran_replay: list[str] = []
     replay_events: list = []
-    replayed = await replay_turn(loaded, PROMPT, [], replay_events.append, tools=[_python_tool(ran_replay)])
+    replayed = await replay_turn(loaded, PROMPT, [], replay_events.append, tools=[_python_tool(ran_replay)],
+                                 approver=_approve)  # the recording's approval never counts: approve now
 
     assert final_bundle(replayed.text) == final_bundle(live.text)
     assert replayed.text == live.text == "Let me add them.\n\n" + ANSWER

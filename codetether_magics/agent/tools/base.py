@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable
 
-from ...messages import ImageAttachment
+from ...messages import ImageAttachment, ToolStatus
 from ...providers.base import ToolSpec
 
 __all__ = ["ApprovalRequest", "Approver", "Tool", "ToolResult"]
@@ -13,12 +13,24 @@ __all__ = ["ApprovalRequest", "Approver", "Tool", "ToolResult"]
 
 @dataclass
 class ToolResult:
-    """What a tool hands back: text for the model, and images it should see beside that text
-    (they go into the transcript after the tool result and to the model in its protocol's image format)."""
+    """What a tool call gave: the text the model sees, how the call ended, and images the model
+    should see beside that text (they go into the transcript after the tool result and to the
+    model in its protocol's image format).
+
+    ``status`` is "succeeded" or "failed" (from ``success`` when not given) or "denied"
+    (refused before it ran). It is the one record of a refusal: readers never parse ``output``.
+    """
 
     output: str
     success: bool = True
+    status: ToolStatus | None = None
     images: list[ImageAttachment] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if self.status is None:
+            self.status = "succeeded" if self.success else "failed"
+        elif self.status != "succeeded":
+            self.success = False
 
 
 @dataclass(frozen=True)

@@ -40,7 +40,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable, Sequence
 
-from ..errors import CodeTetherError, ContextLengthError
+from ..errors import CodeTetherError, ContextLengthError, SessionConflictError
 from ..events import (
     EventSink,
     DoneEvent,
@@ -287,7 +287,8 @@ class _Turn:
             raise
         except Exception as exc:
             await self.sink.emit(ErrorEvent(message=str(exc) or type(exc).__name__))
-            await self.save_keeping_error()
+            if not isinstance(exc, SessionConflictError):  # saving again would only conflict again
+                await self.save_keeping_error()
             raise
         await self.sink.emit(DoneEvent())
         return SessionResult(text=text.strip(), session_id=self.session.id)

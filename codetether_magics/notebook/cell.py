@@ -25,7 +25,7 @@ from IPython.core.error import UsageError
 from IPython.display import display
 
 from ..agent.tools import builtin_tools
-from ..errors import CodeTetherError
+from ..errors import CodeTetherError, SessionConflictError
 from ..events import ErrorEvent, TextChunkEvent, TextCompleteEvent
 from .approval import ApprovalPolicy, frontend_can_answer, make_approver, parse_allow
 from .cell_tools import cell_tools
@@ -202,7 +202,10 @@ class CellRun:
 
     async def _run(self, road: TurnRoad, images: list[Any], tools: list[Any]) -> Any:
         max_steps = self.options.max_steps or self.magics.max_steps
-        return await road.run(self.prompt, images, self._on_event, tools=tools, max_steps=max_steps)
+        try:
+            return await road.run(self.prompt, images, self._on_event, tools=tools, max_steps=max_steps)
+        except SessionConflictError:  # another kernel wrote the notebook's file: keep this turn elsewhere
+            raise await self.magics.state.keep_after_conflict(road.session) from None
 
     def _notebook_context(self) -> Any:
         builder = self.magics.notebook_context

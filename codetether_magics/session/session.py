@@ -126,16 +126,27 @@ class Session(Record):
         """
         return await asyncio.to_thread(lambda: storage.load_file(Path(path).absolute(), None, model=cls))
 
-    async def save(self, path: str | os.PathLike[str] | None = None, *, force: bool = False) -> bool:
+    async def save(self, path: str | os.PathLike[str] | None = None, *, replaces: "Session | None" = None) -> bool:
         """Write the session atomically (off the event loop); return False when nothing changed.
 
         ``path``: write there and bind the session to it (default: the bound file, else
         ``<data dir>/sessions/<id>.json``). Raises SessionConflictError when the file changed
-        on disk since this object loaded or saved it (or exists and was never loaded by it);
-        ``force=True`` overwrites anyway.
+        on disk since this object loaded or saved it (or exists and was never loaded by it):
+        no save overwrites turns it has not read. ``replaces``: another session object loaded
+        from ``path`` whose version of the file this one may replace (a new conversation in
+        a notebook's file); the same check applies to that version.
         """
         explicit = Path(path).absolute() if path is not None else None
-        return await asyncio.to_thread(lambda: storage.save_file(self, storage.save_target(self, explicit), force))
+        return await asyncio.to_thread(lambda: storage.save_file(self, storage.save_target(self, explicit), replaces))
+
+    async def save_archive(self, path: str | os.PathLike[str]) -> None:
+        """Write a copy of this session to ``path`` without binding it there.
+
+        A file already at ``path`` is replaced only when all it holds is also in this session
+        (an older copy of this conversation); else SessionConflictError, and nothing is written.
+        """
+        target = Path(path).absolute()
+        await asyncio.to_thread(storage.archive_file, self, target)
 
     @classmethod
     async def delete(cls, session_id: str) -> Path:

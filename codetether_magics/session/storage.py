@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 import orjson
 
-from ..errors import SessionConflictError
+from ..errors import CodeTetherError, SessionConflictError
 from . import index
 from .codec import check_id, corrupt_error, decode_session, encode_session, session_from_dict
 from .files import (
@@ -38,8 +38,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from .session import Session  # a type only: session.py imports this module
 
 __all__ = [
-    "SessionSummary", "TailLoad", "bind", "delete_file", "load_file", "resolve_path", "save_file",
-    "save_target", "tail_load_file",
+    "SessionSummary", "TailLoad", "archive_file", "bind", "delete_file", "load_file", "resolve_path",
+    "save_file", "save_target", "tail_load_file",
 ]
 
 
@@ -165,40 +165,81 @@ def _conflict(path: Path, known: bool) -> SessionConflictError:
         return SessionConflictError(
             f"Session file {path} already exists and holds a conversation this session object "
             "never loaded; saving would replace it. Load it with `await Session.load_path(path)` "
-            "to continue it, save elsewhere, or pass `force=True` to replace it."
+            "to continue it, or save this one elsewhere with `await session.save(path=...)`."
         )
     return SessionConflictError(
         f"Session file {path} was changed by another writer since this session was loaded or "
         "last saved; saving would overwrite that writer's turns. Reload it "
-        "(`await Session.load_path(path)` or `%codetether resume ID`) and repeat your last "
-        "step, or save this copy elsewhere with `await session.save(path=...)`."
+        "(`await Session.load_path(path)`) and repeat your last step, or save this copy "
+        "elsewhere with `await session.save(path=...)`."
     )
 
 
-def save_file(session: "Session", path: Path, force: bool = False) -> bool:
-    """Write ``session`` to ``path``; False when the file already holds exactly these bytes."""
+def save_file(session: "Session", path: Path, replaces: "Session | None" = None) -> bool:
+    """Write ``session`` to ``path``; False when the file already holds exactly these bytes.
+
+    The file may be replaced only in the version this session object knows, or, with
+    ``replaces``, in the version that other session object knows (a notebook starting a new
+    conversation over the one it loaded). Anything else raises ``SessionConflictError``:
+    no save overwrites turns it has not read.
+    """
     validate_id(session.id)
+    known = replaces if replaces is not None else session
+    expected = known._disk_stamp if known._path == path else None
     try:
-        return _save_locked(session, path, force)
+        return _save_locked(session, path, expected)
     except OSError as exc:
         raise unwritable(path, exc) from None
 
 
-def _save_locked(session: "Session", path: Path, force: bool) -> bool:
+def _save_locked(session: "Session", path: Path, expected: DiskStamp | None) -> bool:
     data = encode_session(session)  # before the lock: it serialises every writer of the folder
     with file_lock(path):
         on_disk = stamp_of(path)
-        expected = session._disk_stamp if session._path == path else None
-        if on_disk is not None and on_disk != expected and not force:
+        if on_disk is not None and on_disk != expected:
             raise _conflict(path, known=expected is not None)
         unchanged = on_disk is not None and on_disk == expected and on_disk.size == len(data)
         if unchanged and _same_as_file(path, data):
+            bind(session, path, on_disk)
             return False
         stamp = write_atomic(path, data)
         bind(session, path, stamp)
     if not in_sessions_dir(path):  # so that Session.load(id) and listings find it
         index.record_location(session.id, path)
     return True
+
+
+def archive_file(session: "Session", path: Path) -> None:
+    """Write a copy of ``session`` to ``path`` (``session`` stays bound where it was).
+
+    An existing file there is replaced only when everything it holds is also in ``session``
+    (an older copy of the same conversation): read under the lock, so no turn it held is
+    lost. Otherwise ``SessionConflictError``; the caller archives under another id.
+    """
+    validate_id(session.id)
+    data = encode_session(session)
+    try:
+        with file_lock(path):
+            if path.exists() and not _holds_only_turns_of(path, session):
+                raise SessionConflictError(
+                    f"Session file {path} holds turns that session {session.id} does not; it was not "
+                    "replaced. Keep this conversation under another id (`%codetether new` does so).")
+            write_atomic(path, data)
+    except OSError as exc:
+        raise unwritable(path, exc) from None
+    if not in_sessions_dir(path):
+        index.record_location(session.id, path)
+
+
+def _holds_only_turns_of(path: Path, session: "Session") -> bool:
+    try:
+        data, _ = read_file(path, f"file {path}")
+        existing = decode_session(data, path, None, model=type(session))
+    except CodeTetherError:  # corrupt or too large: never overwritten
+        return False
+    return (existing.id == session.id
+            and existing.messages == session.messages[: len(existing.messages)]
+            and existing.tool_uses == session.tool_uses[: len(existing.tool_uses)])
 
 
 def delete_file(session_id: str) -> Path:

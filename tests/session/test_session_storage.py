@@ -184,7 +184,8 @@ async def test_notebook_session_lives_beside_the_notebook(tmp_path):
     with pytest.raises(SessionConflictError):
         await fresh.save(path=target)
     assert (await Session.load_path(target)).id == session.id
-    assert await fresh.save(path=target, force=True) is True
+    # Replacing it on purpose names the version being replaced (no forced saves: contract change).
+    assert await fresh.save(path=target, replaces=again) is True
     assert (await Session.load_path(target)).id == fresh.id
 
 

@@ -33,6 +33,9 @@ def _about(name: str, title: str, intro: str) -> str:
 > real model. They are kept in the transcript beside this notebook, `{name}.codetether.json`. With no
 > API key configured, each `%%codetether` cell is answered from that transcript (replay): no network
 > call and the same output every run, which is how `pytest --nbval notebooks` checks this notebook.
+> A recorded tool call that changes things (running Python, say) runs again only where the cell allows
+> it now, as in a live run (`--allow python`): a transcript from someone else never runs code you did
+> not allow.
 >
 > **To record with a real model**, set a provider key before starting Jupyter (for example
 > `export OPENAI_API_KEY=sk-...`, optionally `export CODETETHER_MODEL=openai/gpt-4o-mini`), then run a

@@ -177,6 +177,9 @@ def test_a_prompt_with_no_recorded_turn_says_which_cell_and_how_to_record(tmp_pa
     assert ("the transcript of quickstart.ipynb has no recorded answer for the cell "
             "'A question that was never recorded'") in outputs
     assert "quickstart.ipynb" in outputs and "--live" in outputs and "OPENAI_API_KEY" in outputs
+    # With no provider it says that too (forced replay never looked for one, so it claims nothing).
+    assert ("no model provider is configured to answer it live" in outputs) is (not forced)
+    assert "%env OPENAI_API_KEY=" in outputs
     # The later cells still replay: the next agent cell's answer is there.
     assert "**385**" in json.dumps(_agent_cells(executed)[1].outputs)
 

@@ -146,3 +146,19 @@ def test_a_copied_notebook_gets_its_own_id_before_either_archives(folder, isolat
     assert len({orjson.loads(p.read_bytes())["id"] for p in archives}) == 2
     everything = _user_turns_on_disk(folder, isolated_environment)
     assert everything.count("Turn in A") == 2 and "Turn in B" in everything
+
+
+def test_a_title_over_a_changed_file_is_refused_and_running_it_again_works(folder):
+    key = new_api_key()
+    with ScriptedModelServer([Turn.text("One."), Turn.text("Title"), Turn.text("Two.")], api_key=key) as server:
+        with _kernel(folder, "analysis.ipynb", server, key) as first, \
+                _kernel(folder, "analysis.ipynb", server, key) as second:
+            _ok(first.execute("%%codetether\nTurn one"))
+            _ok(second.execute("%codetether status"))
+            _ok(first.execute("%%codetether\nTurn two"))
+            refused = _failed(second.execute("%codetether title Mine"))
+            assert "was not saved over. Run the same command again" in refused
+            _ok(second.execute("%codetether title Mine"))
+    notebook = orjson.loads((folder / "analysis.codetether.json").read_bytes())
+    assert notebook["title"] == "Mine"
+    assert [m["content"][0]["text"] for m in notebook["messages"] if m["role"] == "user"] == ["Turn one", "Turn two"]

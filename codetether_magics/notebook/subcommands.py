@@ -98,7 +98,7 @@ def title(magics: Any, args: list[str]) -> None:
         print(session.title or "(untitled: the first prompt will name it)")
         return
     session.set_title(" ".join(args))
-    run_sync(lambda: session.save(magics.state.location().transcript))
+    _save_or_reread(magics, session)
     print(f"Title: {session.title}")
 
 
@@ -159,6 +159,20 @@ def help_(magics: Any, args: list[str]) -> None:
 
 
 # -- helpers ----------------------------------------------------------------------
+
+
+def _save_or_reread(magics: Any, session: Any) -> None:
+    """Save to the notebook's file; when another kernel changed it, forget this stale copy instead."""
+    from ..errors import SessionConflictError
+
+    transcript = magics.state.location().transcript
+    try:
+        run_sync(lambda: session.save(transcript))
+    except SessionConflictError:
+        magics.state.forget()
+        raise SessionConflictError(
+            f"{transcript.name} was changed by another kernel or program since this kernel read it, so it "
+            "was not saved over. Run the same command again: this kernel reads the file first.") from None
 
 
 def _model_label(magics: Any, session: Any) -> str:

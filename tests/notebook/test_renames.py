@@ -10,8 +10,8 @@ import pytest
 
 from codetether_magics.notebook.path import NotebookLocation
 from codetether_magics.notebook.renames import follow_rename, notebook_prompts
-from codetether_magics.session.core import Session
-from codetether_magics.session.model import Message
+from codetether_magics.session.session import Session
+from codetether_magics.messages import Message
 from tests.support.kernel import kernel_env, make_notebook, run_notebook, text_of
 
 

@@ -18,11 +18,11 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from codetether_magics.agent.tooling import ApprovalRequest
+from codetether_magics.agent.tools.base import ApprovalRequest
 from codetether_magics.notebook.approval import ApprovalPolicy, make_approver
 from codetether_magics.notebook.replay import replay_turn
-from codetether_magics.session.core import Session
-from codetether_magics.session.model import Message, TextPart, ToolCallPart, ToolResultPart, ToolUse
+from codetether_magics.session.session import Session
+from codetether_magics.messages import Message, TextPart, ToolCallPart, ToolResultPart, ToolUse
 
 from tests.support.kernel import kernel_env, make_notebook, run_notebook, text_of
 
@@ -169,7 +169,7 @@ async def test_the_approve_button_is_asked_with_the_recorded_arguments_and_decid
     ran: list[str] = []
 
     def tool(name: str):
-        from codetether_magics.agent.tooling import Tool
+        from codetether_magics.agent.tools.base import Tool
 
         async def handler(args: dict) -> str:
             ran.append(name)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from codetether_magics.errors import SessionConflictError
-from codetether_magics.session.core import Session
-from codetether_magics.session.model import Message
+from codetether_magics.session.session import Session
+from codetether_magics.messages import Message
 
 
 async def _saved(path, *texts: str) -> Session:
@@ -80,17 +80,3 @@ async def test_an_archive_replaces_only_an_older_copy_of_the_same_conversation(t
     with pytest.raises(SessionConflictError):
         await session.save_archive(archive)
     assert archive.read_bytes() == b'{"id": "broken'
-
-
-async def test_a_notebook_archive_under_a_taken_id_is_kept_under_a_new_one(tmp_path, isolated_environment):
-    from codetether_magics.notebook.state import _archive
-
-    first = await Session.new(str(tmp_path))
-    first.add_message(Message.user("copy one"))
-    second = first.model_copy(deep=True)
-    second.messages = [Message.user("copy two")]
-    assert await _archive(first) == first.id
-    kept = await _archive(second)
-    assert kept != first.id
-    assert (await Session.load(first.id)).messages[0].text == "copy one"
-    assert (await Session.load(kept)).messages[0].text == "copy two"

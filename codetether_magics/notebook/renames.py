@@ -72,11 +72,11 @@ def _follow(location: NotebookLocation) -> str | None:
     """The old notebook's name after moving its transcript, or None when nothing moved."""
     if location.transcript.exists() or not location.path.is_file():
         return None
-    prompts = notebook_prompts(location.path)
+    orphans = _orphans(location)  # first: reading headers is cheaper than reading the notebook
+    prompts = notebook_prompts(location.path) if orphans else set()
     if not prompts:
         return None
-    scored = sorted(((len(_recorded_prompts(path) & prompts), path, old) for path, old in _orphans(location)),
-                    reverse=True)
+    scored = sorted(((len(_recorded_prompts(path) & prompts), path, old) for path, old in orphans), reverse=True)
     if not scored or scored[0][0] == 0 or (len(scored) > 1 and scored[1][0] == scored[0][0]):
         return None
     _, source, old_name = scored[0]

@@ -249,7 +249,7 @@ class ReplayApproval:
         raise ReplayError(
             f"Replay did not run the recorded {names} call(s) of this cell: a transcript can come from "
             "anyone, so a recorded call that changes things runs only when you allow it now. To run "
-            f"it, re-run the cell with `--allow {','.join(self.refused)}` (or set "
+            f"them, re-run the cell with `--allow {','.join(self.refused)}` (or set "
             "`%config CodeTether.auto_approve = True`, or click Approve in JupyterLab, Notebook 7 or VS Code)."
         )
 

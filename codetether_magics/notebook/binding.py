@@ -211,11 +211,12 @@ def _give_new_id(session: Any) -> None:
 
 def _is_copy(session: Any, location: NotebookLocation, recorded: str) -> bool:
     """Whether another file still holds this session's id: the transcript of the notebook it
-    names, or the file the index knows for its id. A rename leaves no such file."""
+    names, the file the index knows for its id, or its archive in the data dir (the original
+    notebook archived it first). A rename leaves no such file."""
     from ..session import index
     from ..session.header import try_read_header
 
-    candidates = {transcript_path(location.path.parent / Path(recorded).name)}
+    candidates = {transcript_path(location.path.parent / Path(recorded).name), _data_dir_path(session.id)}
     known = index.lookup_path(session.id)
     if known is not None:
         candidates.add(known)

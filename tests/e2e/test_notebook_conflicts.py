@@ -162,3 +162,26 @@ def test_a_title_over_a_changed_file_is_refused_and_running_it_again_works(folde
     notebook = orjson.loads((folder / "analysis.codetether.json").read_bytes())
     assert notebook["title"] == "Mine"
     assert [m["content"][0]["text"] for m in notebook["messages"] if m["role"] == "user"] == ["Turn one", "Turn two"]
+
+
+def test_a_copy_gets_its_own_id_when_the_original_archived_first(folder, isolated_environment):
+    key = new_api_key()
+    turns = [Turn.text("A."), Turn.text("Title A"), Turn.text("A again."), Turn.text("B.")]
+    with ScriptedModelServer(turns, api_key=key) as server:
+        with _kernel(folder, "a.ipynb", server, key) as a:
+            _ok(a.execute("%%codetether\nTurn in A"))
+            shutil.copy(folder / "a.ipynb", folder / "b.ipynb")
+            shutil.copy(folder / "a.codetether.json", folder / "b.codetether.json")
+            _ok(a.execute("%%codetether\nSecond turn in A"))
+            _ok(a.execute("%codetether new"))  # the original archives first
+        with _kernel(folder, "b.ipynb", server, key) as b:
+            _ok(b.execute("%%codetether\nTurn in B"))
+            archived_a = orjson.loads(next((isolated_environment / "sessions").glob("*.json")).read_bytes())["id"]
+            assert orjson.loads((folder / "b.codetether.json").read_bytes())["id"] != archived_a  # before b archives
+            _ok(b.execute("%codetether new"))
+        assert server.errors == [] and server.remaining == 0
+    archives = sorted((isolated_environment / "sessions").glob("*.json"))
+    assert len({orjson.loads(p.read_bytes())["id"] for p in archives}) == len(archives) == 2
+    everything = _user_turns_on_disk(folder, isolated_environment)
+    for turn in ("Turn in A", "Second turn in A", "Turn in B"):
+        assert turn in everything, turn

@@ -256,10 +256,10 @@ class _Turn:
         if self.save_enabled:
             await self.session.save()
 
-    async def save_keeping_error(self) -> None:
+    async def save_keeping_error(self, skip: bool = False) -> None:
         """Save on the way out of a failed or cancelled turn; a save failure is logged so the first error wins."""
         try:
-            await self.save()
+            await self.save() if not skip else None
         except Exception:  # noqa: BLE001 - the error that ended the turn is the one to report
             log.exception("saving session %s after a failed or cancelled turn failed", self.session.id)
 
@@ -287,8 +287,7 @@ class _Turn:
             raise
         except Exception as exc:
             await self.sink.emit(ErrorEvent(message=str(exc) or type(exc).__name__))
-            if not isinstance(exc, SessionConflictError):  # saving again would only conflict again
-                await self.save_keeping_error()
+            await self.save_keeping_error(skip=isinstance(exc, SessionConflictError))  # it would conflict again
             raise
         await self.sink.emit(DoneEvent())
         return SessionResult(text=text.strip(), session_id=self.session.id)

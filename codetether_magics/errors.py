@@ -22,6 +22,8 @@
     │                                   message, or its setting is not a number of tokens
     ├── CostLimitError                  the next model call would pass the turn's cost limit
     ├── ToolError                       a tool failed; the message goes back to the model
+    ├── McpError                        an MCP server could not start, timed out or stopped
+    │   └── McpConfigError              the mcpServers file is wrong (names the file and the entry)
     └── ReplayError                     a replayed prompt has no recorded turn
 
 Callers that want to show one friendly line write::
@@ -45,6 +47,8 @@ __all__ = [
     "CostLimitError",
     "CredentialError",
     "InvalidSessionIdError",
+    "McpConfigError",
+    "McpError",
     "NoProviderConfiguredError",
     "ProviderAuthError",
     "ProviderConnectionError",
@@ -198,6 +202,14 @@ class CostLimitError(CodeTetherError):
 
 class ToolError(CodeTetherError):
     """A tool call failed; its message is sent back to the model as the result."""
+
+
+class McpError(CodeTetherError):
+    """An MCP server could not start, timed out or stopped; the message names the server."""
+
+
+class McpConfigError(McpError, ValueError):
+    """The ``mcpServers`` config is wrong; the message names the file, the server entry and the fix."""
 
 
 class ReplayError(CodeTetherError):

@@ -21,6 +21,7 @@ class Example:
     name: str
     cells: list[tuple[str, ...]]  # ("md" | "code", source[, cell tag, ...])
     turns: Callable[[], list[Turn]]
+    files: tuple[str, ...] = ()  # files of notebooks/ the notebook needs beside it (an MCP server)
 
 
 def _about(name: str, title: str, intro: str) -> str:
@@ -203,4 +204,60 @@ _FIX = Example(
     ],
 )
 
-EXAMPLES: dict[str, Example] = {e.name: e for e in (_QUICKSTART, _PLOTS, _DATA, _FIX)}
+# -- mcp -------------------------------------------------------------------------
+
+_TIMES = [120, 135, 160, 190, 230, 280, 900]
+
+_MCP_CONFIG_CODE = """import json
+import sys
+from pathlib import Path
+
+# The mcpServers file that Claude Desktop, Cursor and VS Code share. The server is mcp_server.py
+# beside this notebook, run with this kernel's Python (which has the `mcp` SDK installed).
+servers = {"mcpServers": {"stats": {"command": sys.executable, "args": ["mcp_server.py"]}}}
+Path("mcp_example.json").write_text(json.dumps(servers, indent=2))
+%env CODETETHER_MCP_CONFIG=mcp_example.json"""
+
+_MCP = Example(
+    name="mcp",
+    cells=[
+        ("md", _about(
+            "mcp", "Tools from an MCP server",
+            "The agent can use the tools of any Model Context Protocol server: the ones you already run for "
+            "Claude Desktop, Cursor or VS Code. This notebook uses a small stdio server shipped beside it, "
+            "`mcp_server.py` (statistics of a list of numbers).")),
+        ("code", _setup("mcp")),
+        ("md", "## The config\n\nServers are read from `$CODETETHER_MCP_CONFIG` when set, else `mcp.json` "
+               "beside the notebook, else `~/.config/codetether-agent/mcp.json`. Values may use `${VAR}`; "
+               "`env` and `headers` values are scrubbed from every output. Here the file is written by the "
+               "notebook, so it names this kernel's Python."),
+        ("code", _MCP_CONFIG_CODE),
+        ("md", "## The servers and their tools\n\nServers start with the first `%%codetether` cell (or now, "
+               "with `%codetether mcp start`) and serve every cell until the kernel stops. Their tools are "
+               "named `mcp__<server>__<tool>`."),
+        ("code", "%codetether mcp start", "nbval-ignore-output"),  # shows this machine's Python path
+        ("md", "## A tool call\n\nMCP tools can do anything, so they need approval: `--allow mcp__stats` "
+               "allows every tool of that server for this cell (`--allow mcp` every MCP tool, or name one tool)."),
+        ("code", "%%codetether --allow mcp__stats\nThese are response times in ms: "
+                 + ", ".join(map(str, _TIMES)) + ". Describe them with the stats tools."),
+        ("md", "## Not allowed\n\nWithout `--allow`, and with nobody to ask (nbval, `jupyter execute`), the "
+               "call is refused and the model is told how you can allow it."),
+        ("code", "%%codetether\nAnd the 90th percentile?"),
+    ],
+    turns=lambda: [
+        Turn.tool_call("mcp__stats__describe", {"numbers": _TIMES}, usage=(402, 31),
+                       expect_tools=("mcp__stats__describe", "mcp__stats__percentile", "python")),
+        Turn.text("Seven response times, from 120 to 900 ms. The **median is 190 ms** but the **mean is "
+                  "287.86 ms**: the one slow request of 900 ms pulls the mean up, and the standard deviation "
+                  "(275.56 ms) is as large as the mean. Look at that outlier first.",
+                  usage=(498, 58), expect_tool_result='"median": 190.0'),
+        _title("Response time statistics"),
+        Turn.tool_call("mcp__stats__percentile", {"numbers": _TIMES, "q": 90}, usage=(560, 28)),
+        Turn.text("I could not compute it: the `mcp__stats__percentile` tool needs your approval. Run the "
+                  "cell again with `--allow mcp__stats__percentile` (or `--allow mcp__stats`).",
+                  usage=(640, 36), expect_tool_result="needs approval"),
+    ],
+    files=("mcp_server.py",),
+)
+
+EXAMPLES: dict[str, Example] = {e.name: e for e in (_QUICKSTART, _PLOTS, _DATA, _FIX, _MCP)}

@@ -82,6 +82,9 @@ def record(example: Example, folder: Path = NOTEBOOKS) -> list[str]:
     notebook = folder / f"{example.name}.ipynb"
     transcript = folder / f"{example.name}.codetether.json"
     transcript.unlink(missing_ok=True)
+    for name in example.files:  # recording elsewhere (a test): what the notebook runs comes along
+        if folder.resolve() != NOTEBOOKS.resolve():
+            (folder / name).write_bytes((NOTEBOOKS / name).read_bytes())
     nb = build_notebook(example)
     nbformat.write(nb, notebook)
     key = "sk-test-" + secrets.token_hex(12)

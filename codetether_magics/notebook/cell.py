@@ -25,7 +25,7 @@ from IPython.core.error import UsageError
 from IPython.display import display
 
 from ..agent.tools import builtin_tools
-from ..errors import CodeTetherError, SessionConflictError
+from ..errors import CodeTetherError, McpConfigError, SessionConflictError
 from ..events import ErrorEvent, TextChunkEvent, TextCompleteEvent
 from .approval import ApprovalPolicy, frontend_can_answer, make_approver, parse_allow
 from .cell_tools import cell_tools
@@ -95,7 +95,7 @@ class CellRun:
             mode, registry = await self._mode(session, occurrence)
             if mode == "live":  # a replay answers from the notebook's transcript and writes nothing
                 session = await state.for_cell(self.options)
-            tools, approver = self._tools(session)
+            tools, approver = self._tools(session, await self._mcp_tools())
             images = self._images(session, mode)
             try:
                 road = await self._road(session, mode, registry, approver, occurrence)
@@ -114,12 +114,20 @@ class CellRun:
 
     # -- choices ------------------------------------------------------------------
 
-    def _tools(self, session: Any) -> tuple[list[Any], Any]:
+    async def _mcp_tools(self) -> list[Any]:
+        """The MCP servers' tools (servers start on first use); a bad config fails the cell, naming the file."""
+        try:
+            return await self.magics.mcp.tools()
+        except McpConfigError as exc:
+            raise UsageError(f"%%codetether: {redact(str(exc))}") from None
+
+    def _tools(self, session: Any, mcp_tools: list[Any]) -> tuple[list[Any], Any]:
         directory = self.magics.state.tool_root(session)
         tools = [redacting(tool) for tool in (*builtin_tools(directory), *notebook_tools(self.shell),
-                                              *self._cell_tools())]
+                                              *self._cell_tools(), *mcp_tools)]
+        servers = [server.key for server in self.magics.mcp.config.servers]
         try:
-            allowed = parse_allow(self.options.allow, [tool.name for tool in tools])
+            allowed = parse_allow(self.options.allow, [tool.name for tool in tools], servers)
         except ValueError as exc:
             raise UsageError(f"%%codetether: {exc}") from None
         policy = ApprovalPolicy(

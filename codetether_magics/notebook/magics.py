@@ -82,6 +82,7 @@ class CodeTether(Magics):
         self._capture: Any = None  # images.ImageCapture, hooked in at load
         self._cell_log: Any = None  # cell_log.CellLog, listening to the capture
         self._context: Any = None  # context.NotebookContext over the cell log
+        self._mcp: Any = None  # mcp_tools.NotebookMcp, made on first use
 
     def start_capture(self) -> None:
         """Capture images from cell outputs from now on, so ``-i last`` finds earlier plots."""
@@ -117,7 +118,19 @@ class CodeTether(Magics):
         if self._cell_log is not None:
             self._cell_log.untee_streams()
             self._cell_log = self._context = None
+        if self._mcp is not None:  # stop this kernel's MCP servers
+            self._mcp.close()
+            self._mcp = None
         self._state = None
+
+    @property
+    def mcp(self) -> Any:
+        """This kernel's MCP servers (``mcp_tools.NotebookMcp``); the SDK loads only if a config exists."""
+        if self._mcp is None:
+            from .mcp_tools import NotebookMcp
+
+            self._mcp = NotebookMcp(self)
+        return self._mcp
 
     @property
     def state(self) -> Any:
@@ -213,6 +226,7 @@ class CodeTether(Magics):
         %codetether export md|json [PATH]   write the transcript as Markdown or JSON
         %codetether bind NOTEBOOK_PATH  say which notebook this kernel serves
         %codetether fix [WORDS]         explain the last exception and propose a fix as a new cell
+        %codetether mcp [start | restart [SERVER]]   MCP servers: state and tools
         %codetether help                this text
         """
         from .subcommands import run_subcommand

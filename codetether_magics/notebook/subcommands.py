@@ -1,4 +1,4 @@
-"""``%codetether SUBCOMMAND``: status, new, list, resume, title, model, usage, export, bind, fix, help."""
+"""``%codetether SUBCOMMAND``: status, new, list, resume, title, model, usage, export, bind, fix, mcp, help."""
 
 from __future__ import annotations
 
@@ -152,6 +152,25 @@ def fix(magics: Any, args: list[str]) -> None:
     magics.codetether_cell("--fix", " ".join(args))
 
 
+def mcp(magics: Any, args: list[str]) -> None:
+    usage = "mcp [start | restart [SERVER]]"
+    if args and args[0] not in ("start", "restart"):
+        raise UsageError(f"%codetether: unknown mcp action {args[0]!r}. Usage: %codetether {usage}")
+    _expect(args, 2 if args and args[0] == "restart" else 1, usage)
+    from .mcp_tools import status_lines
+
+    servers = magics.mcp
+    manager = servers.manager()
+    if manager is not None and args:
+        if args[0] == "start":
+            manager.start_sync()
+        else:
+            manager.restart_sync(args[1] if len(args) == 2 else None)
+        servers.take_notices()  # the listing below says the same
+    for line in status_lines(servers):
+        print(line)
+
+
 def help_(magics: Any, args: list[str]) -> None:
     import inspect
 
@@ -211,5 +230,6 @@ SUBCOMMANDS: dict[str, Callable[[Any, list[str]], None]] = {
     "export": export,
     "bind": bind,
     "fix": fix,
+    "mcp": mcp,
     "help": help_,
 }

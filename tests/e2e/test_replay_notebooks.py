@@ -32,7 +32,7 @@ sys.path.insert(0, str(ROOT / "scripts"))
 import record_notebooks  # noqa: E402
 from example_notebooks import EXAMPLES as RECORDED_EXAMPLES  # noqa: E402
 
-EXAMPLES = ["quickstart", "plots", "data"]
+EXAMPLES = ["quickstart", "plots", "data", "mcp"]
 SECRET = re.compile(r"sk-[A-Za-z0-9_-]{8,}|Bearer\s+\S+|hvs\.[A-Za-z0-9]+")
 
 

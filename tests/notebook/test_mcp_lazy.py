@@ -10,7 +10,7 @@ from pathlib import Path
 
 from codetether_magics.testing import ScriptedModelServer, Turn
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 SCRIPT = """
 import sys

@@ -229,6 +229,8 @@ class CellRun:
             self.view.finish(text=answer, model=model, error=error, answer_below=final_output)
         if final_output:
             display(final_bundle(answer, error=error), raw=True)
+        # After the record: the view clears the cell's earlier outputs when it ends.
+        self.magics.mcp.print_notices()
 
 
 async def _load_registry() -> Any:

@@ -4,13 +4,13 @@ The config is the one that applies to the bound notebook (``$CODETETHER_MCP_CONF
 ``mcp.json`` beside it, else the user's); it is read again when that file changes, and
 the servers of the old one are stopped. Servers start on the first cell that builds its
 tools and serve every later cell; they stop on ``%unload_ext`` and when the kernel exits.
-A server that fails, or dies mid-turn, is reported once, as one line on the cell's stderr.
+A server that fails, or dies mid-turn, is reported once, as one line on the cell's stderr
+after its record (``print_notices``).
 No config anywhere: nothing of the ``mcp`` SDK is imported.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import sys
 from pathlib import Path
 from typing import Any
@@ -52,8 +52,7 @@ class NotebookMcp:
         if manager is None:
             return []
         await manager.start()
-        self.print_notices()
-        return [self._reporting(tool) for tool in manager.tools()]
+        return manager.tools()
 
     def take_notices(self) -> list[str]:
         return self._manager.take_notices() if self._manager is not None else []
@@ -66,18 +65,6 @@ class NotebookMcp:
         manager, self._manager, self._stamp = self._manager, None, None
         if manager is not None:
             manager.close()
-
-    def _reporting(self, tool: Tool) -> Tool:
-        """``tool``, printing the one line when its server died during the call."""
-        handler = tool.handler
-
-        async def reported(arguments: dict[str, Any]) -> Any:
-            try:
-                return await handler(arguments)
-            finally:
-                self.print_notices()
-
-        return dataclasses.replace(tool, handler=reported)
 
     def notebook_folder(self) -> Path:
         return self.magics.state.location().path.parent

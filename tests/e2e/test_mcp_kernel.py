@@ -90,6 +90,9 @@ def test_a_server_that_dies_mid_turn_is_one_line_and_the_turn_goes_on(tmp_path: 
     crashed = text_of(executed.cells[1])
     assert crashed.count("MCP server 'echo' stopped unexpectedly (echo server: crashing on purpose)") == 1
     assert "I carry on." in text_of(executed.cells[1], "text/markdown")
+    kinds = [output.get("name") or ("record" if "text/markdown" in output.get("data", {}) else "other")
+             for output in executed.cells[1].outputs]
+    assert kinds[-2:] == ["record", "stderr"]  # after the record, which replaces the cell's earlier outputs
     assert "echo  [failed: stopped unexpectedly" in text_of(executed.cells[3])
 
 

@@ -107,6 +107,19 @@ async def test_a_secret_the_server_returns_never_reaches_the_model_or_transcript
     assert SECRET not in seen
 
 
+async def test_an_image_result_reaches_the_model_as_an_image(tmp_path, protocol, echo):
+    turns = [Turn.tool_call("mcp__echo__image", {}),
+             Turn.text("A single pixel.", expect_image=True, expect_tool_result="[image 1: image/png")]
+    with ScriptedModelServer(turns) as server:
+        session, _ = await run(tmp_path, server, protocol, echo, ["mcp__echo__image"])
+        second = json.dumps(server.model_requests[1].body)
+    assert server.errors == []  # the second request carried an image in the protocol's own format
+    png = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
+    assert png in second  # the server's own pixels
+    [tool_message] = [m for m in session.messages if m.role == "tool"]
+    assert [part.type for part in tool_message.content] == ["tool_result", "image"]
+
+
 def test_allow_groups_match_only_their_own_tools():
     available = ["python", "mcp__echo__add", "mcp__echo__image", "mcp__db__query"]
     policy = ApprovalPolicy(allowed=parse_allow(["mcp__echo"], available, ["echo", "db"]))

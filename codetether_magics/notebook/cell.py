@@ -95,7 +95,7 @@ class CellRun:
             mode, registry = await self._mode(session, occurrence)
             if mode == "live":  # a replay answers from the notebook's transcript and writes nothing
                 session = await state.for_cell(self.options)
-            tools, approver = self._tools(session, await self._mcp_tools())
+            tools, approver = self._tools(session, await self._mcp_tools(session, mode, occurrence))
             images = self._images(session, mode)
             try:
                 road = await self._road(session, mode, registry, approver, occurrence)
@@ -114,10 +114,17 @@ class CellRun:
 
     # -- choices ------------------------------------------------------------------
 
-    async def _mcp_tools(self) -> list[Any]:
-        """The MCP servers' tools (servers start on first use); a bad config fails the cell, naming the file."""
+    async def _mcp_tools(self, session: Any, mode: str, occurrence: int) -> list[Any]:
+        """The MCP servers' tools (servers start on first use; in a replay, on a call that may run);
+        a bad config fails the cell, naming the file."""
+        replaying = None
+        if mode == "replay":
+            from .replay import find_recorded_turn
+
+            turn = find_recorded_turn(session, self.prompt, occurrence)
+            replaying = [call.name for m in (turn.assistant_messages if turn else []) for call in m.tool_calls]
         try:
-            return await self.magics.mcp.tools()
+            return await self.magics.mcp.tools(replaying)
         except McpConfigError as exc:
             raise UsageError(f"%%codetether: {redact(str(exc))}") from None
 

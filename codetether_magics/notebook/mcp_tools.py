@@ -46,11 +46,18 @@ class NotebookMcp:
         manager = self.manager()
         return manager.config if manager is not None else McpConfig(None)
 
-    async def tools(self) -> list[Tool]:
-        """The tools of every running server, starting the servers not started yet."""
+    async def tools(self, replaying: list[str] | None = None) -> list[Tool]:
+        """The tools of every running server, starting the servers not started yet.
+
+        ``replaying``: the tool names a recorded turn called. A replay gets just those MCP tools, and their
+        server starts only if a call is allowed to run: replaying a notebook on a machine that cannot
+        start its servers (offline CI) shows the recorded answer, with no start-up failure.
+        """
         manager = self.manager()
         if manager is None:
             return []
+        if replaying is not None:
+            return manager.deferred_tools(replaying)
         await manager.start()
         return manager.tools()
 

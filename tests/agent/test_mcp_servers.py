@@ -175,6 +175,19 @@ async def test_a_chatty_servers_stderr_stays_small(manager):
     assert connection.stderr_tail() == "noise done"  # the tail that explains a failure is kept
 
 
+async def test_deferred_tools_start_their_server_on_the_first_call(manager):
+    echo = manager({"echo": stdio_entry()})
+    deferred = echo.deferred_tools(["mcp__echo__add", "mcp__echo__add", "mcp__other__x", "python", "mcp__echo"])
+    assert [tool.name for tool in deferred] == ["mcp__echo__add"] and deferred[0].read_only is False
+    assert [row.state for row in echo.status()] == ["not started"]  # offering them started nothing
+    assert (await deferred[0].handler({"a": 1, "b": 2})).output == "3"
+    assert [row.state for row in echo.status()] == ["running"]
+    [gone] = echo.deferred_tools(["mcp__echo__gone"])
+    with pytest.raises(ToolError, match="MCP tool mcp__echo__gone is not available now .server 'echo' running, "
+                                        "without a tool of that name"):
+        await gone.handler({})
+
+
 async def test_close_stops_the_server_process(manager, tmp_path: Path):
     pid_file = tmp_path / "echo.pid"
     echo = manager({"echo": stdio_entry(ECHO_PID_FILE=str(pid_file))})

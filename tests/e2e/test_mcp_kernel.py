@@ -111,6 +111,24 @@ def test_replay_runs_an_allowed_mcp_call_again(tmp_path: Path):
     assert touched.is_file()  # the server was called again: the cell allows it now
 
 
+def test_a_replay_starts_no_server_for_a_call_it_does_not_run(tmp_path: Path):
+    """Recorded refused (nobody to ask), replayed where the server cannot even start (offline CI):
+    the same record, no start-up failure line, no process started."""
+    pid_file = tmp_path / "echo.pid"
+    write_config(tmp_path / "mcp.json", {"echo": stdio_entry(ECHO_PID_FILE=str(pid_file))})
+    cells = ["%load_ext codetether_magics", "%%codetether\nAdd 1 and 2."]
+    turns = [Turn.tool_call("mcp__echo__add", {"a": 1, "b": 2}),
+             Turn.text("I may not run it.", expect_tool_result="needs approval"), Turn.text("Add")]
+    with ScriptedModelServer(turns) as server:
+        recorded = run_notebook(make_notebook(*cells), tmp_path, kernel_env(tmp_path, server))
+        assert server.errors == []
+    pid_file.unlink()
+    write_config(tmp_path / "mcp.json", {"echo": {"command": "no-such-program-4711"}})
+    replayed = run_notebook(make_notebook(*cells), tmp_path, kernel_env(tmp_path, CODETETHER_REPLAY="1"))
+    assert text_of(replayed.cells[1], "text/markdown") == text_of(recorded.cells[1], "text/markdown")
+    assert "MCP server" not in text_of(replayed.cells[1]) and not pid_file.exists()
+
+
 def _started_server(kernel: LiveKernel, pid_file: Path) -> int:
     for code in ("%load_ext codetether_magics", "%codetether mcp start"):
         run = kernel.execute(code, timeout=60)

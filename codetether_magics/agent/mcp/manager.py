@@ -131,6 +131,30 @@ class McpManager:
             tools.extend(self._tools[key])
         return tools
 
+    def deferred_tools(self, names: list[str]) -> list[Tool]:
+        """Tools of these names (``mcp__<server>__<tool>`` of configured servers) whose server starts only
+        when a call of theirs runs, after its approval: a replay needs no server unless it runs a call."""
+        keys = {server.key for server in self.config.servers}
+        return [self._deferred(name) for name in dict.fromkeys(names)
+                if name.count("__") >= 2 and name.split("__")[1] in keys]
+
+    def _deferred(self, name: str) -> Tool:
+        key = name.split("__")[1]
+
+        async def handler(arguments: dict[str, Any]) -> Any:
+            from ...errors import ToolError
+
+            await self.start()
+            tool = next((tool for tool in self.tools() if tool.name == name), None)
+            if tool is None:
+                row = next(row for row in self.status() if row.key == key)
+                why = f"{row.state}: {row.reason}" if row.reason else f"{row.state}, without a tool of that name"
+                raise ToolError(f"MCP tool {name} is not available now (server '{row.name}' {why}).")
+            return await tool.handler(arguments)
+
+        return Tool(name=name, description=f"MCP tool of server '{key}' (started when called)",
+                    parameters={"type": "object", "properties": {}}, handler=handler, read_only=False)
+
     def status(self) -> list[ServerStatus]:
         rows = []
         for server in self.config.servers:

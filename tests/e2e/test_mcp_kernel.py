@@ -111,6 +111,24 @@ def test_replay_runs_an_allowed_mcp_call_again(tmp_path: Path):
     assert touched.is_file()  # the server was called again: the cell allows it now
 
 
+def test_replay_refuses_a_recorded_mcp_call_not_allowed_now(tmp_path: Path):
+    pid_file = tmp_path / "echo.pid"
+    write_config(tmp_path / "mcp.json", {"echo": stdio_entry(ECHO_PID_FILE=str(pid_file))})
+    turns = [Turn.tool_call("mcp__echo__touch", {"name": "touched.txt"}), Turn.text("Touched."), Turn.text("Touch")]
+    with ScriptedModelServer(turns) as server:
+        run_notebook(make_notebook("%load_ext codetether_magics", "%%codetether --allow mcp\nTouch it."), tmp_path,
+                     kernel_env(tmp_path, server))
+        assert server.errors == []
+    (tmp_path / "touched.txt").unlink()
+    pid_file.unlink()
+    nb = make_notebook("%load_ext codetether_magics", "%%codetether\nTouch it.")  # the same prompt, no --allow
+    replayed = run_notebook(nb, tmp_path, kernel_env(tmp_path, CODETETHER_REPLAY="1"), allow_errors=True)
+    shown = text_of(replayed.cells[1])
+    assert "Replay did not run the recorded `mcp__echo__touch` call(s)" in shown
+    assert "--allow mcp__echo__touch" in shown
+    assert not (tmp_path / "touched.txt").exists() and not pid_file.exists()  # not run, no server started
+
+
 def test_a_replay_starts_no_server_for_a_call_it_does_not_run(tmp_path: Path):
     """Recorded refused (nobody to ask), replayed where the server cannot even start (offline CI):
     the same record, no start-up failure line, no process started."""

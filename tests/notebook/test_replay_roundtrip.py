@@ -9,7 +9,7 @@ import httpx
 
 from codetether_magics.agent.tools.base import Tool, ToolResult
 from codetether_magics.notebook.replay import replay_turn
-from codetether_magics.notebook.view import final_bundle
+from codetether_magics.notebook.view import text_bundle
 from codetether_magics.providers.registry import ProviderRegistry
 from codetether_magics.session.session import Session
 from codetether_magics.testing import ScriptedModelServer, TextStep, ThinkingStep, ToolCallStep, Turn
@@ -80,7 +80,7 @@ async def test_a_live_turn_replays_to_the_identical_final_output(tmp_path, monke
     replayed = await replay_turn(loaded, PROMPT, [], replay_events.append, tools=[_python_tool(ran_replay)],
                                  approver=_approve)  # the recording's approval never counts: approve now
 
-    assert final_bundle(replayed.text) == final_bundle(live.text)
+    assert text_bundle(replayed.text) == text_bundle(live.text)
     assert replayed.text == live.text == "Let me add them.\n\n" + ANSWER
     assert ran_replay == ran_live == ["sum(range(1, 11))"]
     assert _shown(replay_events) == _shown(live_events)

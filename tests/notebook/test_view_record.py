@@ -101,8 +101,10 @@ def test_it_renders_without_a_kernel_as_collapsible_parts():
 def test_the_event_status_wins_and_a_refusal_reads_as_denied():
     state = _state([*_tool("c1", "python", {"code": "1"}, success=False, output="whatever", status="denied"),
                     *_tool("c2", "python", {"code": "2"}, success=False,
-                           output="Error: tool 'python' needs approval; re-run the cell with --allow python")])
-    assert [b.status for b in state.blocks] == ["denied", "denied"]
+                           output="The user did not approve this `python` call, so it was not run. (tool "
+                                  "'python' needs approval; re-run the cell with --allow python)"),
+                    *_tool("c3", "python", {"code": "3"}, success=False, output="Error: NameError: x")])
+    assert [b.status for b in state.blocks] == ["denied", "denied", "failed"]
 
 
 def test_cost_shows_when_the_usage_reports_carry_it():

@@ -179,12 +179,14 @@ class ViewState:
 
 
 def tool_status(event: Any) -> ToolStatus:
-    """The event's own status when the loop gave one; else from ``success`` and the refusal text."""
+    """The event's own status; from a loop that does not say it, ``success`` and the words a
+    refused call gets ("The user did not approve this `x` call ...")."""
     status = getattr(event, "status", None)
     if status is not None:
         return status
     if event.success:
         return "succeeded"
-    from ..replay import is_refusal  # a refused call reads "The user did not approve ..."
+    return "denied" if event.output.lstrip().startswith(_REFUSED) else "failed"
 
-    return "denied" if is_refusal(event.output) else "failed"
+
+_REFUSED = ("The user did not approve", "Error: The user did not approve")

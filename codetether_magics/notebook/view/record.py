@@ -118,6 +118,8 @@ def _markdown_piece(text: str) -> str:
     """Model Markdown made safe, with any code fence it left open closed: an open fence
     would swallow the rest of the record (the tool calls after it, the footer)."""
     safe = safe_markdown(text)
+    if "```" not in safe and "~~~" not in safe:
+        return safe
     tokens = _parser().parse(safe)
     if tokens and tokens[-1].type == "fence" and not _fence_closed(safe, tokens[-1]):
         safe += "\n" + tokens[-1].markup

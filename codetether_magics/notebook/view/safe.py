@@ -233,6 +233,8 @@ def _permissive_parser():
 
 def _code_block_lines(text: str) -> set[int]:
     lines: set[int] = set()
+    if not ("```" in text or "~~~" in text or "\n    " in text or "\t" in text or text.startswith("    ")):
+        return lines  # no fence and no indented line: no code block (and no parse of a long text)
     for token in _permissive_parser().parse(text):
         if token.type in ("fence", "code_block") and token.map:
             lines.update(range(*token.map))

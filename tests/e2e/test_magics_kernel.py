@@ -16,6 +16,9 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from codetether_magics.messages import Usage
+from codetether_magics.notebook.view.record import format_cost
+from codetether_magics.providers.pricing import cost_of
 from codetether_magics.testing import ScriptedModelServer, Turn
 from tests.support.kernel import kernel_env, make_notebook, new_api_key, run_notebook, text_of
 
@@ -80,6 +83,14 @@ def _widget_html(nb: nbformat.NotebookNode) -> list[str]:
     return [w["state"]["value"] for w in state.values() if w.get("model_name") == "HTMLModel"]
 
 
+def _footer(model: str, prompt: int, completion: int) -> str:
+    """The record's footer line: model, tokens, and the cost at the price table's prices."""
+    provider, _, local = model.partition("/")
+    cost = cost_of(provider, local, Usage(prompt_tokens=prompt, completion_tokens=completion))
+    tokens = f"{model} · {prompt + completion:,} tokens ({prompt:,} in, {completion:,} out)"
+    return f"{tokens} · {format_cost(cost)}" if cost else tokens
+
+
 def _cells(nb: nbformat.NotebookNode) -> dict[str, nbformat.NotebookNode]:
     return dict(zip(CELLS, nb.cells))
 
@@ -125,8 +136,8 @@ def test_every_option_in_a_real_notebook_then_resume_and_replay(tmp_path: Path, 
     for cell in executed.cells:
         assert not [o for o in cell.outputs if WIDGET in o.get("data", {})], cell.source
     assert [o["data"] for o in cells["image"].outputs] == [{
-        "text/markdown": "A rising curve.\n\n<sub>openai/gpt-4o-mini · 14 tokens (11 in, 3 out)</sub>",
-        "text/plain": "A rising curve.\n\nopenai/gpt-4o-mini · 14 tokens (11 in, 3 out)"}]
+        "text/markdown": f"A rising curve.\n\n<sub>{_footer('openai/gpt-4o-mini', 11, 3)}</sub>",
+        "text/plain": f"A rising curve.\n\n{_footer('openai/gpt-4o-mini', 11, 3)}"}]
     assert _widget_html(executed), "the live views streamed"
 
     assert "I could not run it." in text_of(cells["refused"])
@@ -194,4 +205,4 @@ def _replay_without_a_provider(folder: Path, live_record: list) -> None:
     # The replay leaves the live run's record, byte for byte: the recorded model and tokens included.
     assert executed.cells[1].outputs == live_record
     assert live_record[0]["data"]["text/plain"] == \
-        "Continuing where we were.\n\nopenai/gpt-4.1-nano · 34 tokens (30 in, 4 out)"
+        f"Continuing where we were.\n\n{_footer('openai/gpt-4.1-nano', 30, 4)}"

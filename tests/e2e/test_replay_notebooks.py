@@ -21,6 +21,7 @@ import pytest
 
 from codetether_magics.notebook.cell_rewrite import strip_nbval_lines
 from codetether_magics.notebook.replay import find_recorded_turn
+from codetether_magics.notebook.view.record import format_cost
 from codetether_magics.session.session import Session
 from codetether_magics.testing import ScriptedModelServer
 
@@ -59,8 +60,10 @@ def _recorded_footer(turn, session) -> str:
     usages = [(m.model_extra or {}).get("usage", {}) for m in turn.assistant_messages]
     prompt, completion = (sum(u.get(k, 0) for u in usages) for k in ("prompt_tokens", "completion_tokens"))
     model = (turn.assistant_messages[0].model_extra or {}).get("model") or session.metadata.model
-    return f"{model} · {prompt + completion:,} tokens ({prompt:,} in, {completion:,} out)" if prompt or completion \
+    cost = sum(u.get("cost_usd") or 0 for u in usages)
+    footer = f"{model} · {prompt + completion:,} tokens ({prompt:,} in, {completion:,} out)" if prompt or completion \
         else model
+    return f"{footer} · {format_cost(cost)}" if cost else footer
 
 
 def _agent_cells(nb) -> list:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from types import SimpleNamespace
 
 from nbconvert.filters.markdown_mistune import markdown2html_mistune
 
@@ -39,11 +38,8 @@ def _tool(call_id, name, arguments, *, success=True, output="ok", status=None, d
 
 
 def _usage(prompt, completion, **extra):
-    if extra:  # a field a newer event carries (cost_usd): read where present
-        return SimpleNamespace(type="usage_report", prompt_tokens=prompt, completion_tokens=completion,
-                               duration_ms=987, model="openai/gpt-4o", **extra)
     return UsageReportEvent(prompt_tokens=prompt, completion_tokens=completion, duration_ms=987,
-                            model="openai/gpt-4o")
+                            model="openai/gpt-4o", **extra)
 
 
 RUN = [
@@ -111,6 +107,15 @@ def test_cost_shows_when_the_usage_reports_carry_it():
     events = [TextCompleteEvent(text="hi"), _usage(10, 5, cost_usd=0.0012), _usage(10, 5, cost_usd=0.0030)]
     footer = record_bundle(_state(events))["text/markdown"].split("\n\n")[-1]
     assert footer == "<sub>openai/gpt-4o · 30 tokens (20 in, 10 out) · $0.0042</sub>"
+    free = record_bundle(_state([TextCompleteEvent(text="hi"), _usage(10, 5, cost_usd=0.0)]))
+    assert free["text/plain"].endswith("(10 in, 5 out)")  # no "$0" for a free or unpriced call
+
+
+def test_cost_shows_the_digits_that_matter():
+    from codetether_magics.notebook.view.record import format_cost
+
+    assert [format_cost(x) for x in (0.0000033, 0.00047, 0.0142, 1.256)] == \
+        ["$0.000003", "$0.00047", "$0.0142", "$1.26"]
 
 
 def test_the_footer_shows_only_what_happened():

@@ -31,7 +31,13 @@ def format_tokens(prompt: int, completion: int) -> str:
 
 
 def format_cost(cost_usd: float) -> str:
-    return f"${cost_usd:.4f}" if cost_usd < 0.01 else f"${cost_usd:.2f}"
+    """Dollars with the digits that matter: $1.25, $0.0142, $0.00047, $0.000003."""
+    if cost_usd >= 1:
+        return f"${cost_usd:.2f}"
+    if cost_usd >= 0.01:
+        return f"${cost_usd:.4f}"
+    digits = f"{cost_usd:.6f}".rstrip("0").rstrip(".")
+    return f"${digits}" if digits != "0" or cost_usd == 0 else "< $0.000001"
 
 
 def footer_items(state: ViewState) -> list[str]:
@@ -42,7 +48,7 @@ def footer_items(state: ViewState) -> list[str]:
     prompt, completion = state.tokens()
     if prompt or completion:
         items.append(format_tokens(prompt, completion))
-    if state.cost_usd is not None:
+    if state.cost_usd:  # a price was known and something was spent (a free or unreported call: no "$0")
         items.append(format_cost(state.cost_usd))
     return items
 

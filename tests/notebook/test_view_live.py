@@ -409,3 +409,16 @@ async def test_the_approval_prompt_shows_controls_as_escapes_and_the_code_once()
     assert text.count("remove") == 1 and "Approve this <code>python</code> call?" in shown
     view.buttons.children[1].click()
     assert await asyncio.wait_for(task, timeout=2) is False
+
+
+def test_long_streamed_thinking_is_not_parsed_again_on_every_flush():
+    clock = FakeClock()
+    view = LiveView(clock=clock)
+    text = ""
+    for i in range(400):
+        clock.now += 1
+        text += f"Step {i}: consider *this*.\n\n"
+        view.on_event(ThinkingEvent(text=text))
+    block = view.state.blocks[0]
+    assert len(text) - len(block.stream._frozen_source) < 100  # only the last paragraph is open
+    assert "Step 399" in view.shown_html() and "<em>this</em>" in view.shown_html()

@@ -61,21 +61,23 @@ def format_duration(ms: float) -> str:
     return f"{ms:.0f} ms" if ms < 1000 else f"{ms / 1000:.1f} s"
 
 
-def render_block(block: Block, text_html: str = "") -> str:
-    """One block; a text block's HTML comes rendered (``text_html``, streamed by the caller)."""
+def render_block(block: Block, text_html: str | None = None) -> str:
+    """One block; the Markdown of a text or thinking block may come rendered (``text_html``,
+    streamed by the caller)."""
     if block.kind == "text":
-        return f'<div class="ct-text">{text_html}</div>'
+        return f'<div class="ct-text">{text_html or ""}</div>'
     if block.kind == "thinking":
-        return _render_thinking(block)
+        return _render_thinking(block, text_html)
     if block.kind == "tool":
         return _render_tool(block)
     raise ValueError(f"no such block kind: {block.kind!r}")
 
 
-def _render_thinking(block: Block) -> str:
+def _render_thinking(block: Block, body: str | None = None) -> str:
     """Open while the model thinks (it is the news), closed once it is done."""
     label = "Thinking" if block.done else "Thinking…"
-    body = markdown_to_html(block.text) if block.text else ""
+    if body is None:
+        body = markdown_to_html(block.text) if block.text else ""
     return (
         f'<details class="ct-thinking" style="{_DETAILS}"{"" if block.done else " open"}>'
         f'<summary style="{_MUTED}">{label}</summary>{body}</details>'

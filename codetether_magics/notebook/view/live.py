@@ -154,9 +154,12 @@ class LiveView:
     def _render(self, block: Block) -> str:
         """A block's HTML; for the open text block only its open rest (its frozen pieces have widgets)."""
         if block.html is None:
-            text = ""
+            text = None
             if block.kind == "text":
                 text = self._text_html(block)
+            elif block.kind == "thinking" and not block.done:  # long reasoning streams at a flat cost too
+                block.stream = block.stream or MarkdownStream()
+                text = block.stream.render(block.text)
             block.html = html.render_block(block, text)
         return block.html
 

@@ -422,3 +422,20 @@ def test_long_streamed_thinking_is_not_parsed_again_on_every_flush():
     block = view.state.blocks[0]
     assert len(text) - len(block.stream._frozen_source) < 100  # only the last paragraph is open
     assert "Step 399" in view.shown_html() and "<em>this</em>" in view.shown_html()
+
+
+async def test_the_approval_prompt_shows_all_of_long_code_not_the_capped_event_arguments():
+    from codetether_magics.caps import ARGUMENTS_CAP, cap_text
+
+    view = LiveView(clock=FakeClock())
+    code = "".join(f"value_{i} = {i}\n" for i in range(600)) + "import shutil; shutil.rmtree('/data')\n"
+    assert len(code) > ARGUMENTS_CAP
+    capped = cap_text(json.dumps({"code": code}), ARGUMENTS_CAP)  # what tool_call_start carries
+    view.on_event(ToolCallStartEvent(tool_call_id="c1", name="python", arguments=capped))
+    task = asyncio.create_task(view.ask_approval(
+        ApprovalRequest(tool_call_id="c1", name="python", arguments={"code": code})))
+    await asyncio.sleep(0)
+    text = html.unescape(re.sub(r"<[^>]+>", "", view.shown_html()))
+    assert "shutil.rmtree('/data')" in text and "truncated" not in text
+    view.buttons.children[1].click()
+    assert await asyncio.wait_for(task, timeout=2) is False

@@ -19,6 +19,7 @@ so no widget of it stays alive in the kernel or in the saved notebook.
 from __future__ import annotations
 
 import asyncio
+import json
 import threading
 import time
 from typing import Any, Callable
@@ -256,10 +257,9 @@ class LiveView:
         deny.on_click(decide(False))
         with self._lock:
             block = self.state.tool(request.tool_call_id, request.name)
-            if not block.arguments:
-                import json
-
-                block.arguments = json.dumps(request.arguments, ensure_ascii=False, default=str)
+            # The request's own arguments, whole: the event's are cut at 4 KiB, and what the user
+            # approves must be all of what runs.
+            block.arguments = json.dumps(request.arguments, ensure_ascii=False, default=str)
             block.note = html.ASKING
             self.state.status = ""
             self.buttons.children = (approve, deny)

@@ -179,3 +179,8 @@ def test_text_bundle_is_the_record_of_an_answer_alone():
         "text/plain": "The answer is **2** <b>bold?</b>",
     }
     assert text_bundle("  ") == {"text/markdown": "*(no answer)*", "text/plain": "(no answer)"}
+
+
+def test_code_with_other_arguments_still_shows_as_code():
+    markdown = record_bundle(_state(_tool("c1", "bash", {"command": "make test", "timeout": 30})))["text/markdown"]
+    assert "```bash\nmake test\n```\n\n```json\n{\n  \"timeout\": 30\n}\n```" in markdown

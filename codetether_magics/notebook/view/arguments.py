@@ -63,10 +63,13 @@ def show_arguments(name: str, arguments: str | dict[str, Any]) -> list[Shown]:
 
 def _special(name: str, args: dict[str, Any]) -> list[Shown] | None:
     keys = set(args)
-    if name == "python" and keys == {"code"}:
-        return [Shown(None, "python", _text(args["code"]))]
-    if name == "bash" and keys == {"command"}:
-        return [Shown(None, "bash", _text(args["command"]))]
+    code_key = {"python": "code", "bash": "command"}.get(name)
+    if code_key in keys:  # the code as code; any other argument (a timeout, say) as JSON after it
+        rest = {key: value for key, value in args.items() if key != code_key}
+        pieces = [Shown(None, name, _text(args[code_key]))]
+        if rest:
+            pieces.append(Shown(None, "json", json.dumps(rest, indent=2, ensure_ascii=False)))
+        return pieces
     if name == "write" and keys == {"path", "content"}:
         path = _text(args["path"])
         return [Shown(path, language_for_path(path), _text(args["content"]))]

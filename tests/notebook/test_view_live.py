@@ -439,3 +439,21 @@ async def test_the_approval_prompt_shows_all_of_long_code_not_the_capped_event_a
     assert "shutil.rmtree('/data')" in text and "truncated" not in text
     view.buttons.children[1].click()
     assert await asyncio.wait_for(task, timeout=2) is False
+
+
+@pytest.mark.parametrize("streamed", [True, False], ids=["streamed", "at-once"])
+def test_a_long_answer_shows_whole_whether_it_streamed_or_came_at_once(streamed):
+    lines = [f"- item {i}" for i in range(5000)]  # ~50 KB: past the exact re-render limit
+    text = "\n".join(lines)
+    clock = FakeClock()
+    view = LiveView(clock=clock)
+    if streamed:
+        for end in range(1000, len(text), 1000):
+            clock.now += 1
+            view.on_event(TextChunkEvent(text=text[:end]))
+    clock.now += 1
+    view.on_event(TextCompleteEvent(text=text))
+    view.finish()
+    shown = view.shown_html()
+    assert shown.count("<li>") == 5000 and "item 0<" in shown and "item 4999<" in shown
+    assert len(view.parts) > 1  # in pieces, each its own widget

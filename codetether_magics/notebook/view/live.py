@@ -206,17 +206,14 @@ class LiveView:
 
     def _settle(self, block: Block) -> None:
         rendered = self._render(block)
-        if block is self._chunked:
-            if block.stream is not None and len(block.text) > EXACT_LIMIT:
-                self._show_pieces(block)  # the long block keeps its pieces; the rest joins them
-                widgets = self._chunks
-            else:
-                for widget in self._chunks:
-                    _close(widget)
-                widgets = []
-            self._chunks, self._chunk_html, self._chunked, self._pieces_shown = [], [], None, 0
-        else:
+        if block.kind == "text" and block.stream is not None and len(block.text) > EXACT_LIMIT:
+            self._show_pieces(block)  # a long block keeps its pieces (all of them if it never streamed)
+            widgets = self._chunks
+        else:  # a short one is rendered again in one piece
+            for widget in self._chunks:
+                _close(widget)
             widgets = []
+        self._chunks, self._chunk_html, self._chunked, self._pieces_shown = [], [], None, 0
         widgets.append(self._ipywidgets.HTMLMath(value=html.wrap_view(rendered)))
         self.parts += widgets
         self._owners += [block] * len(widgets)

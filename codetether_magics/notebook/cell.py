@@ -38,6 +38,7 @@ from .replay import replay_road
 from .road import TurnRoad
 from .turn_usage import remember_usage
 from .view import LiveView, ViewState, record_bundle
+from .view.held_output import HeldOutput
 
 __all__ = ["CellError", "CellRun", "run_cell"]
 
@@ -87,8 +88,16 @@ class CellRun:
         self.state = ViewState()  # what the run showed: the live view's and the record's one source
         self.view: LiveView | None = None
         self.live_session: Any = None  # the session a live run writes (a replay writes none)
+        self.held = HeldOutput()  # what the run prints, written once the view is cleared
 
     async def execute(self) -> None:
+        self.held.start()
+        try:
+            await self._execute()
+        finally:
+            self.held.release()
+
+    async def _execute(self) -> None:
         state = self.magics.state
         session = None
         try:
@@ -107,11 +116,11 @@ class CellRun:
             finally:
                 state.count_run(session, self.prompt)
         except asyncio.CancelledError:
-            self._finish(session, ends_with_error=True)
+            self._finish(session)
             raise _interrupted(state.location().transcript) from None
         except CodeTetherError as exc:
             message = redact(str(exc))
-            self._finish(session, error=message, ends_with_error=True)
+            self._finish(session, error=message)
             raise CellError(message) from None
         self._finish(session)
 
@@ -216,20 +225,20 @@ class CellRun:
         builder = self.magics.notebook_context
         return builder.for_turn(self.magics.context_cells_tokens) if builder is not None else None
 
-    def _finish(self, session: Any, *, error: str | None = None, ends_with_error: bool = False) -> None:
+    def _finish(self, session: Any, *, error: str | None = None) -> None:
         """Replace the live view by the one static record of the run.
 
         The view's widgets are closed and the cell's output cleared (nbclient and JupyterLab
-        apply ``clear_output``; nbval ignores it and skips the widget-only display), then the
-        record is displayed. An error that ended the run is not in it: the cell's error
-        output right below says it, once.
+        apply ``clear_output``; nbval ignores it and skips the widget-only display), then what
+        the run printed and the record are written. An error that ended the run is not in it:
+        the cell's error output right below says it, once.
         """
         self.state.end(error=error)
         bundle = record_bundle(self.state, _call_arguments(session, self.state.tools))
         if self.view is not None:
             self.view.close()
-            # wait=True: the output clears when the record (or the error) arrives, without a jump.
-            clear_output(wait=bundle is not None or ends_with_error)
+            clear_output(wait=True)  # it clears when the next output arrives, without a jump
+        self.held.release()
         if bundle is not None:
             display(bundle, raw=True)
 

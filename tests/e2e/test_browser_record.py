@@ -50,6 +50,9 @@ PREAMBLE = (
 )
 
 
+_FONT = "e => [getComputedStyle(e).fontSize, getComputedStyle(e).fontFamily, getComputedStyle(e).lineHeight]"
+
+
 def _answer(leak: str) -> str:
     return (f"Checked: the total is **14**. ![inline]({leak}/inline.png) <img src=\"{leak}/tag.png\"> "
             f"![reference][r] <{leak}/autolink>\n\n[r]: {leak}/reference.png")
@@ -92,6 +95,7 @@ def test_live_view_math_code_approval_then_one_inert_record(tmp_path):
         output.locator(".codetether-view .ct-code .k", has_text="def").first.wait_for(timeout=30_000)
         output.locator(".codetether-view.jp-RenderedMarkdown table").first.wait_for(timeout=30_000)
         assert "word39" not in output.inner_text(), "the whole answer arrived at once: nothing streamed"
+        live_font = output.locator(".codetether-view .ct-text p").first.evaluate(_FONT)
         keep_screenshot(page, tmp_path / "live.png")
 
         # The approval prompt: the arguments once, as highlighted Python, not JSON.
@@ -114,6 +118,7 @@ def test_live_view_math_code_approval_then_one_inert_record(tmp_path):
         assert "python · succeeded" in record.inner_text()
         assert record.locator("mjx-container").count() >= 1  # the record's math, typeset by JupyterLab
         assert record.locator("img").count() == 0
+        assert record.locator("p").first.evaluate(_FONT) == live_font  # the same text, the same size
         keep_screenshot(page, tmp_path / "record.png")
         save_notebook(page)
 

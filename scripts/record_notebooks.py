@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import hashlib
 import os
 import secrets
 import sys
@@ -102,7 +101,10 @@ def record(example: Example, folder: Path = NOTEBOOKS) -> list[str]:
         problems = list(server.errors)
         if server.remaining:
             problems.append(f"{server.remaining} scripted turn(s) were never requested")
-    nbformat.write(_stable_widget_ids(nb, example.name), notebook)
+    problems += [f"{example.name}: cell {index} kept a widget output (the live view must be cleared at the end)"
+                 for index, cell in enumerate(nb.cells)
+                 if any(WIDGET_VIEW in output.get("data", {}) for output in cell.get("outputs", []))]
+    nbformat.write(nb, notebook)
     if not transcript.is_file():
         return [*problems, f"no transcript was written at {transcript}"]
     asyncio.run(_make_portable(transcript))
@@ -120,19 +122,6 @@ async def _make_portable(transcript: Path) -> None:
     await session.save()
     # The storage layer's advisory lock file: no writer is left, and it is no part of the example.
     transcript.with_name(transcript.name + ".lock").unlink(missing_ok=True)
-
-
-def _stable_widget_ids(nb, name: str):
-    """Rename the random ipywidgets model ids of the saved views to ids derived from the
-    notebook's name and their order, so re-recording the same notebook writes the same file."""
-    import nbformat
-
-    shown = [o["data"][WIDGET_VIEW]["model_id"] for c in nb.cells for o in c.get("outputs", [])
-             if WIDGET_VIEW in o.get("data", {})]
-    text = nbformat.writes(nb)
-    for index, old in enumerate(dict.fromkeys(shown)):
-        text = text.replace(old, hashlib.sha256(f"{name}/{index}".encode()).hexdigest()[:32])
-    return nbformat.reads(text, as_version=4)
 
 
 def _leaks(key: str, paths: list[Path]) -> list[str]:

@@ -2,8 +2,8 @@
 
 Under ipykernel the cell was rewritten into ``await run_cell(...)`` on the kernel's loop, so
 widget updates stream while it runs and a kernel interrupt cancels it (``CancelledError``):
-the loop saves what streamed, the view says "Interrupted" and the cell ends with a short
-``KeyboardInterrupt``. Elsewhere the magic runs the same coroutine on a worker thread
+the loop saves what streamed, the record keeps it and the cell ends with one short
+``KeyboardInterrupt`` line saying it was stopped. Elsewhere the magic runs the same coroutine on a worker thread
 (``sync.run_sync``) with its own loop and cancels it on Ctrl-C.
 
 Every option is used here: ``--model`` and ``--max-steps`` go to the loop, ``--allow`` to
@@ -19,14 +19,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+from pathlib import Path
 from typing import Any, AsyncIterator
 
 from IPython.core.error import UsageError
-from IPython.display import display
+from IPython.display import clear_output, display
 
 from ..agent.tools import builtin_tools
 from ..errors import CodeTetherError, McpConfigError, SessionConflictError
-from ..events import ErrorEvent, TextChunkEvent, TextCompleteEvent
+from ..events import ErrorEvent, UsageReportEvent
 from .approval import ApprovalPolicy, frontend_can_answer, make_approver, parse_allow
 from .cell_tools import cell_tools
 from .images import ImageRefError, sent_image_urls
@@ -35,12 +36,13 @@ from .mode import choose_mode, replay_forced
 from .redact import redact, redacting
 from .replay import replay_road
 from .road import TurnRoad
-from .view import LiveView, final_bundle
+from .turn_usage import remember_usage
+from .view import LiveView, ViewState, record_bundle
+from .view.held_output import HeldOutput
 
-__all__ = ["INTERRUPTED", "CellError", "CellRun", "run_cell"]
+__all__ = ["CellError", "CellRun", "run_cell"]
 
 WAKE_INTERVAL = 0.1  # seconds; see _wake_loop
-INTERRUPTED = "Interrupted"
 
 
 class CellError(Exception):
@@ -83,10 +85,19 @@ class CellRun:
         self.shell = magics.shell
         self.options = options
         self.prompt = prompt
-        self.answer_so_far = ""  # the turn's text from its events, for an interrupted or failed run
+        self.state = ViewState()  # what the run showed: the live view's and the record's one source
         self.view: LiveView | None = None
+        self.live_session: Any = None  # the session a live run writes (a replay writes none)
+        self.held = HeldOutput()  # what the run prints, written once the view is cleared
 
     async def execute(self) -> None:
+        self.held.start()
+        try:
+            await self._execute()
+        finally:
+            self.held.release()
+
+    async def _execute(self) -> None:
         state = self.magics.state
         session = None
         try:
@@ -95,22 +106,23 @@ class CellRun:
             mode, registry = await self._mode(session, occurrence)
             if mode == "live":  # a replay answers from the notebook's transcript and writes nothing
                 session = await state.for_cell(self.options)
+                self.live_session = session
             tools, approver = self._tools(session, await self._mcp_tools(session, mode, occurrence))
             images = self._images(session, mode)
             try:
                 road = await self._road(session, mode, registry, approver, occurrence)
                 self._open_view(road.model)
-                result = await self._run(road, images, tools)
+                await self._run(road, images, tools)
             finally:
                 state.count_run(session, self.prompt)
         except asyncio.CancelledError:
-            self._finish(session, error=INTERRUPTED)
+            self._finish(session)
             raise _interrupted(state.location().transcript) from None
         except CodeTetherError as exc:
             message = redact(str(exc))
-            self._finish(session, error=message, final_output=bool(self.answer_so_far))
+            self._finish(session, error=message)
             raise CellError(message) from None
-        self._finish(session, text=result.text)
+        self._finish(session)
 
     # -- choices ------------------------------------------------------------------
 
@@ -203,17 +215,19 @@ class CellRun:
     def _open_view(self, model: str | None) -> None:
         if self.options.no_stream:
             return
-        self.view = LiveView(model=model)
+        self.view = LiveView(self.state)
         self.view.show()
         self.view.set_status(f"Waiting for {model or 'the model'}…")
 
     def _on_event(self, event: Any) -> None:
         if isinstance(event, ErrorEvent):
             event = ErrorEvent(message=redact(event.message))
-        if isinstance(event, (TextChunkEvent, TextCompleteEvent)):
-            self.answer_so_far = event.text
+        if isinstance(event, UsageReportEvent) and self.live_session is not None:
+            remember_usage(self.live_session, event)  # for the footer of this turn's replays
         if self.view is not None:
             self.view.on_event(event)
+        else:
+            self.state.apply(event)
 
     async def _run(self, road: TurnRoad, images: list[Any], tools: list[Any]) -> Any:
         max_steps = self.options.max_steps or self.magics.max_steps
@@ -226,18 +240,38 @@ class CellRun:
         builder = self.magics.notebook_context
         return builder.for_turn(self.magics.context_cells_tokens) if builder is not None else None
 
-    def _finish(self, session: Any, *, text: str | None = None, error: str | None = None,
-                final_output: bool = True) -> None:
-        """Close the view and leave the one final output (on a failure only when some answer
-        arrived: the error itself is the cell's error output)."""
-        answer = self.answer_so_far if text is None else text
-        if self.view is not None:  # the footer's tokens and steps: the usage reports the view was given
-            model = session.metadata.model if session is not None else self._model()
-            self.view.finish(text=answer, model=model, error=error, answer_below=final_output)
-        if final_output:
-            display(final_bundle(answer, error=error), raw=True)
-        # After the record: the view clears the cell's earlier outputs when it ends.
-        self.magics.mcp.print_notices()
+    def _finish(self, session: Any, *, error: str | None = None) -> None:
+        """Replace the live view by the one static record of the run.
+
+        The view's widgets are closed and the cell's output cleared (nbclient and JupyterLab
+        apply ``clear_output``; nbval ignores it and skips the widget-only display), then what
+        the run printed and the record are written. An error that ended the run is not in it:
+        the cell's error output right below says it, once.
+        """
+        self.state.end(error=error)
+        bundle = record_bundle(self.state, _call_arguments(session, self.state.tools))
+        if self.view is not None:
+            self.view.close()
+            clear_output(wait=True)  # it clears when the next output arrives, without a jump
+        self.held.release()
+        if bundle is not None:
+            display(bundle, raw=True)
+        self.magics.mcp.print_notices()  # after the record: clear_output above removed what came before
+
+
+def _call_arguments(session: Any, wanted: Any) -> dict[str, str]:
+    """Full arguments of the run's tool calls by id, from the transcript (events carry them
+    capped); a replay finds the same ids in the recorded turn."""
+    found: dict[str, str] = {}
+    missing = set(wanted)
+    for message in reversed(session.messages if session is not None else []):
+        for call in message.tool_calls if message.role == "assistant" else ():
+            if call.id in missing:
+                found[call.id] = call.arguments
+                missing.discard(call.id)
+        if not missing:
+            break
+    return found
 
 
 async def _load_registry() -> Any:
@@ -256,7 +290,7 @@ def _default_model(registry: Any) -> str | None:
 
 def _interrupted(transcript: Any) -> KeyboardInterrupt:
     interrupt = KeyboardInterrupt()
-    line = f"KeyboardInterrupt: the agent was stopped; what it said so far is saved in {transcript}"
+    line = f"Stopped by the user: what it said so far is saved in {Path(transcript).name}"
     interrupt._render_traceback_ = lambda: [line]  # type: ignore[attr-defined] - IPython shows just this
     return interrupt
 

@@ -7,12 +7,20 @@ note (a data URL is megabytes of noise in a document meant for reading).
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from ..messages import ImagePart, TextPart, ThinkingPart, ToolCallPart, ToolResultPart
-from .render import pretty_arguments
 
 __all__ = ["to_json", "to_markdown"]
+
+
+def pretty_arguments(arguments: str) -> str:
+    """Indent JSON arguments for reading; anything else is shown as it came."""
+    try:
+        return json.dumps(json.loads(arguments), indent=2, ensure_ascii=False)
+    except (ValueError, TypeError):
+        return arguments
 
 
 def to_json(session: Any) -> bytes:

@@ -38,6 +38,7 @@ from ..providers.base import (
 )
 from ..session.session import Session, SessionResult
 from .road import TurnRoad
+from .turn_usage import recorded_model, recorded_usage
 
 __all__ = [
     "RecordedTurn",
@@ -127,6 +128,9 @@ def _deltas(message: Message) -> Iterable[ProviderEvent]:
         elif isinstance(part, ToolCallPart):
             yield ToolCallDelta(tool_index, id=part.id, name=part.name, arguments=part.arguments)
             tool_index += 1
+    usage = recorded_usage(message)  # the step's tokens as recorded, for the record's footer
+    if usage is not None:
+        yield usage
     yield Finish("tool_calls" if tool_index else "stop")
 
 
@@ -321,7 +325,7 @@ def replay_road(
     turn = find_recorded_turn(session, prompt, occurrence)
     if turn is None:
         raise _missing_turn_error(session, prompt, occurrence, provider_configured)
-    model = session.metadata.model or REPLAY_MODEL
+    model = recorded_model(turn.assistant_messages) or session.metadata.model or REPLAY_MODEL
     provider = ReplayProvider(model.partition("/")[0], turn, prompt)
     approval = ReplayApproval(approver, recorded_statuses(session, turn))
     return TurnRoad(

@@ -2,7 +2,8 @@
 
 Checks what only a real frontend shows: the widget displays part of the answer while the
 model is still streaming, then the cell ends with the final Markdown output rendered.
-Screenshots are saved under the test's tmp dir (during.png, after.png).
+Run in the dark theme. Screenshots: during.png and after.png (also kept as live-dark.png and
+record-dark.png in out/screenshots/).
 """
 
 from __future__ import annotations
@@ -18,8 +19,10 @@ from tests.support.browser import (
     cell_output,
     chromium_page,
     jupyter_lab,
+    keep_screenshot,
     open_notebook,
     run_cell,
+    set_theme,
     wait_cell_done,
     write_notebook,
 )
@@ -61,18 +64,21 @@ def test_live_cell_streams_into_the_widget_then_shows_final_markdown(tmp_path):
                         log_path=tmp_path / "jupyter.log") as lab, \
             chromium_page() as page:
         open_notebook(page, lab, "live.ipynb")
+        set_theme(page, "JupyterLab Dark")  # the live view in the dark theme (the record test has the light one)
         run_cell(page, 0)
         wait_cell_done(page, 0)
         run_cell(page, 1)
 
         during = _wait_output_contains(page, 1, WORDS[2])
-        page.screenshot(path=str(tmp_path / "during.png"))
+        keep_screenshot(page, tmp_path / "during.png")
+        keep_screenshot(page, tmp_path / "live-dark.png")
         assert WORDS[-1] not in during, "the whole answer arrived at once: nothing streamed"
 
         final = cell_output(page, 1).locator("[data-mime-type='text/markdown']")
         final.locator("strong", has_text="finished").wait_for(timeout=60_000)
         wait_cell_done(page, 1)
-        page.screenshot(path=str(tmp_path / "after.png"))
+        keep_screenshot(page, tmp_path / "after.png")
+        keep_screenshot(page, tmp_path / "record-dark.png")
         assert "45 out" in cell_output(page, 1).inner_text()  # the widget's footer: the model's usage
         final_text = final.inner_text()
         assert final_text.startswith("Streaming word1 word2") and WORDS[-1] in final_text

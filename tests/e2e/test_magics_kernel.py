@@ -16,6 +16,9 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from codetether_magics.messages import Usage
+from codetether_magics.notebook.view.record import format_cost
+from codetether_magics.providers.pricing import cost_of
 from codetether_magics.testing import ScriptedModelServer, Turn
 from tests.support.kernel import kernel_env, make_notebook, new_api_key, run_notebook, text_of
 
@@ -80,6 +83,14 @@ def _widget_html(nb: nbformat.NotebookNode) -> list[str]:
     return [w["state"]["value"] for w in state.values() if w.get("model_name") == "HTMLModel"]
 
 
+def _footer(model: str, prompt: int, completion: int) -> str:
+    """The record's footer line: model, tokens, and the cost at the price table's prices."""
+    provider, _, local = model.partition("/")
+    cost = cost_of(provider, local, Usage(prompt_tokens=prompt, completion_tokens=completion))
+    tokens = f"{model} · {prompt + completion:,} tokens ({prompt:,} in, {completion:,} out)"
+    return f"{tokens} · {format_cost(cost)}" if cost else tokens
+
+
 def _cells(nb: nbformat.NotebookNode) -> dict[str, nbformat.NotebookNode]:
     return dict(zip(CELLS, nb.cells))
 
@@ -120,21 +131,26 @@ def test_every_option_in_a_real_notebook_then_resume_and_replay(tmp_path: Path, 
                    if p.get("type") == "image_url"]
     assert len(image_parts) == 1 and image_parts[0]["image_url"]["url"].startswith("data:image/png;base64,")
     assert "NBVAL" not in json.dumps(requests[0].body)
-    image_outputs = cells["image"].outputs
-    assert WIDGET in image_outputs[0]["data"]  # the live view first ...
-    assert image_outputs[-1]["data"] == {"text/markdown": "A rising curve.", "text/plain": "A rising curve."}
-    # The view's footer counts the cell's own model call (not the title request after it).
-    footer = re.compile(r"gpt-4o-mini · 14 tokens \(11 in, 3 out\) · 1 step · \d")
-    assert footer.search(json.dumps(_widget_html(executed), ensure_ascii=False)), _widget_html(executed)
+    # The live view was cleared at the end (nbclient applies clear_output): one record stays, whose
+    # footer counts the cell's own model call (not the title request after it).
+    for cell in executed.cells:
+        assert not [o for o in cell.outputs if WIDGET in o.get("data", {})], cell.source
+    assert [o["data"] for o in cells["image"].outputs] == [{
+        "text/markdown": f"A rising curve.\n\n<sub>{_footer('openai/gpt-4o-mini', 11, 3)}</sub>",
+        "text/plain": f"A rising curve.\n\n{_footer('openai/gpt-4o-mini', 11, 3)}"}]
+    assert _widget_html(executed), "the live views streamed"
 
     assert "I could not run it." in text_of(cells["refused"])
-    assert text_of(cells["allowed"], "text/markdown") == "Done: x is 41."
+    assert "<code>python</code> · denied" in text_of(cells["refused"], "text/markdown")
+    allowed = text_of(cells["allowed"], "text/markdown")
+    assert "<code>python</code> · succeeded</summary>\n\n```python\nimport os\nx = 41\n" in allowed  # code as code
+    assert "<code>variables</code> · succeeded" in allowed and "\n\nDone: x is 41.\n\n<sub>" in allowed
     assert text_of(cells["x"]).strip() == "41"  # the python tool ran in the user's namespace
 
     # --max-steps 1: one request for that cell, and the answer says why it stopped.
     assert "Stopped after 1 step (max_steps)" in text_of(cells["max_steps"], "text/markdown")
     # --no-stream: no widget, only the final bundle.
-    assert [o["data"] for o in cells["no_stream"].outputs] == [{"text/markdown": "Short.", "text/plain": "Short."}]
+    assert [o["data"]["text/plain"] for o in cells["no_stream"].outputs] == ["Short.\n\nopenai/gpt-4o-mini"]
 
     for name, problem in (("bad_option", "unrecognized arguments: --bogus"), ("bad_allow", "unknown tool 'pyhton'")):
         shown = text_of(cells[name])
@@ -153,7 +169,7 @@ def test_every_option_in_a_real_notebook_then_resume_and_replay(tmp_path: Path, 
     exported = json.loads((tmp_path / "transcript-copy.json").read_text())
     assert [m["role"] for m in exported["messages"]][:2] == ["user", "assistant"]
 
-    assert [o["data"]["text/plain"] for o in cells["threaded"].outputs] == ["Thread answer."]
+    assert [o["data"]["text/plain"] for o in cells["threaded"].outputs] == ["Thread answer.\n\nopenai/gpt-4.1-nano"]
 
     # --new: the request carries no history, and the old conversation stays reachable.
     assert _request_user_texts(requests[-3]) == ["Fresh start."]
@@ -165,13 +181,13 @@ def test_every_option_in_a_real_notebook_then_resume_and_replay(tmp_path: Path, 
     transcript = json.loads((tmp_path / "analysis.codetether.json").read_text())
     assert transcript["title"] == "Fresh title" and transcript["metadata"]["notebook"] == "analysis.ipynb"
 
-    _resume_in_a_new_kernel(tmp_path, key)
-    _replay_without_a_provider(tmp_path)
+    live_record = _resume_in_a_new_kernel(tmp_path, key)
+    _replay_without_a_provider(tmp_path, live_record)
     _assert_no_key(key, tmp_path)
 
 
-def _resume_in_a_new_kernel(folder: Path, key: str) -> None:
-    turns = [Turn.text("Continuing where we were.", expect_user_text="And now?")]
+def _resume_in_a_new_kernel(folder: Path, key: str) -> list:
+    turns = [Turn.text("Continuing where we were.", usage=(30, 4), expect_user_text="And now?")]
     with ScriptedModelServer(turns, api_key=key) as server:
         nb = make_notebook("%load_ext codetether_magics", "%%codetether\nAnd now?", "%codetether status")
         executed = run_notebook(nb, folder, kernel_env(folder, server, key))
@@ -180,9 +196,13 @@ def _resume_in_a_new_kernel(folder: Path, key: str) -> None:
     # The new kernel continued the conversation saved beside the notebook.
     assert _request_user_texts(request) == ["Fresh start.", "From a thread?", "And now?"]
     assert "Messages:   6;" in text_of(executed.cells[2])
+    return executed.cells[1].outputs
 
 
-def _replay_without_a_provider(folder: Path) -> None:
+def _replay_without_a_provider(folder: Path, live_record: list) -> None:
     nb = make_notebook("%load_ext codetether_magics", "%%codetether\nAnd now?")
     executed = run_notebook(nb, folder, kernel_env(folder))  # no OPENAI_* at all
-    assert executed.cells[1].outputs[-1]["data"]["text/plain"] == "Continuing where we were."
+    # The replay leaves the live run's record, byte for byte: the recorded model and tokens included.
+    assert executed.cells[1].outputs == live_record
+    assert live_record[0]["data"]["text/plain"] == \
+        f"Continuing where we were.\n\n{_footer('openai/gpt-4.1-nano', 30, 4)}"

@@ -21,7 +21,7 @@ import pytest
 
 from codetether_magics.notebook.cell_rewrite import strip_nbval_lines
 from codetether_magics.notebook.replay import find_recorded_turn
-from codetether_magics.notebook.view import final_bundle
+from codetether_magics.notebook.view.record import format_cost
 from codetether_magics.session.session import Session
 from codetether_magics.testing import ScriptedModelServer
 
@@ -55,6 +55,17 @@ def _recorded_answer(turn) -> str:
     return "\n\n".join(m.text for m in turn.assistant_messages if m.text.strip())
 
 
+def _recorded_footer(turn, session) -> str:
+    """The record's last line: the model and this turn's tokens, as the transcript recorded them."""
+    usages = [(m.model_extra or {}).get("usage", {}) for m in turn.assistant_messages]
+    prompt, completion = (sum(u.get(k, 0) for u in usages) for k in ("prompt_tokens", "completion_tokens"))
+    model = (turn.assistant_messages[0].model_extra or {}).get("model") or session.metadata.model
+    cost = sum(u.get("cost_usd") or 0 for u in usages)
+    footer = f"{model} · {prompt + completion:,} tokens ({prompt:,} in, {completion:,} out)" if prompt or completion \
+        else model
+    return f"{footer} · {format_cost(cost)}" if cost else footer
+
+
 def _agent_cells(nb) -> list:
     return [c for c in nb.cells if c.cell_type == "code" and c.source.startswith("%%codetether")]
 
@@ -79,10 +90,13 @@ def test_each_agent_cell_shows_its_recorded_answer_once(name):
         turn = find_recorded_turn(session, prompt, seen.get(prompt, 0))
         seen[prompt] = seen.get(prompt, 0) + 1
         assert turn is not None, f"no recorded turn for {prompt!r} in {name}.codetether.json"
-        finals = [o for o in cell.outputs if "text/markdown" in o.get("data", {})]
-        assert len(finals) == 1, f"{name}: expected one final Markdown output for {prompt!r}"
-        assert dict(finals[0]["data"]) == final_bundle(_recorded_answer(turn))
-        assert not [o for o in cell.outputs if o.output_type in ("error", "stream")]
+        # The live view was cleared: the cell's one output is its record, with no widget in it.
+        assert [o.output_type for o in cell.outputs] == ["display_data"], f"{name}: {prompt!r}"
+        record = cell.outputs[0]["data"]
+        assert set(record) == {"text/markdown", "text/plain"}, f"{name}: {prompt!r}"
+        for message in turn.assistant_messages:
+            assert message.text.strip() in record["text/plain"]
+        assert record["text/plain"].endswith(_recorded_footer(turn, session))
 
 
 @pytest.mark.parametrize("name", EXAMPLES)

@@ -58,7 +58,7 @@ def test_a_bad_context_tokens_setting_is_refused(shell):
 
 
 def test_the_budget_events_show_in_the_status_line_and_round_trip_as_json():
-    state = ViewState(model="openai/gpt-4o")
+    state = ViewState()
     state.apply(CompactionStartedEvent())
     assert "Summarising earlier turns" in state.status
     state.apply(CompactionCompletedEvent(before_tokens=120_000, after_tokens=30_000))

@@ -9,7 +9,8 @@ import httpx
 
 from codetether_magics.agent.tools.base import Tool, ToolResult
 from codetether_magics.notebook.replay import replay_turn
-from codetether_magics.notebook.view import final_bundle
+from codetether_magics.notebook.turn_usage import remember_usage
+from codetether_magics.notebook.view import ViewState, record_bundle, text_bundle
 from codetether_magics.providers.registry import ProviderRegistry
 from codetether_magics.session.session import Session
 from codetether_magics.testing import ScriptedModelServer, TextStep, ThinkingStep, ToolCallStep, Turn
@@ -61,8 +62,13 @@ async def test_a_live_turn_replays_to_the_identical_final_output(tmp_path, monke
         registry = await ProviderRegistry.from_vault(
             environ={"OPENAI_API_KEY": key, "OPENAI_BASE_URL": server.openai_base_url})
         session = await Session.new(tmp_path)
+        def on_live_event(event) -> None:  # as the cell does: each step's usage goes on its message
+            live_events.append(event)
+            if event.type == "usage_report":
+                remember_usage(session, event)
+
         live = await session.prompt_with_events_and_images(
-            PROMPT, [], live_events.append, registry, tools=[_python_tool(ran_live)], approver=_approve)
+            PROMPT, [], on_live_event, registry, tools=[_python_tool(ran_live)], approver=_approve)
         assert server.errors == [] and server.remaining == 0
     transcript = tmp_path / "analysis.codetether.json"
     await session.save(transcript)
@@ -80,8 +86,22 @@ async def test_a_live_turn_replays_to_the_identical_final_output(tmp_path, monke
     replayed = await replay_turn(loaded, PROMPT, [], replay_events.append, tools=[_python_tool(ran_replay)],
                                  approver=_approve)  # the recording's approval never counts: approve now
 
-    assert final_bundle(replayed.text) == final_bundle(live.text)
+    assert text_bundle(replayed.text) == text_bundle(live.text)
     assert replayed.text == live.text == "Let me add them.\n\n" + ANSWER
     assert ran_replay == ran_live == ["sum(range(1, 11))"]
     assert _shown(replay_events) == _shown(live_events)
     assert transcript.read_bytes() == saved  # replay never writes
+
+    # The cell's record of the replay is the live one, byte for byte: thinking, the python call as
+    # code, the answer, and the footer with the recorded model and tokens.
+    records = []
+    for events in (live_events, replay_events):
+        state = ViewState()
+        for event in events:
+            state.apply(event)
+        state.end()
+        records.append(record_bundle(state, {c.id: c.arguments for m in loaded.messages for c in m.tool_calls}))
+    assert records[0] == records[1]
+    assert "<summary>Thinking</summary>" in records[0]["text/markdown"]
+    assert "```python\nsum(range(1, 11))\n```" in records[0]["text/markdown"]
+    assert " · 110 tokens (90 in, 20 out)" in records[0]["text/plain"]

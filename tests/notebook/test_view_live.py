@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import html
+import json
+import re
 import threading
 
 import pytest
@@ -24,8 +27,7 @@ from codetether_magics.events import (
     ToolHeartbeatEvent,
     UsageReportEvent,
 )
-from codetether_magics.messages import Usage
-from codetether_magics.notebook.view import VIEW_HTML, VIEW_TEXT, WIDGET_MIME, LiveView
+from codetether_magics.notebook.view import WIDGET_MIME, LiveView
 
 
 class FakeClock:
@@ -60,7 +62,7 @@ def test_burst_without_a_loop_is_coalesced_to_twenty_per_second():
         view.on_event(TextChunkEvent(text=text))
         clock.now += 0.001
     assert 18 <= len(seen) <= 21, len(seen)
-    view.finish(text=text, model="openai/gpt-4o", usage=None, steps=1)
+    view.finish()
     assert len(seen) <= 22
     assert "w999" in view.shown_html()  # finish always flushes the last state
 
@@ -110,7 +112,7 @@ def test_raw_html_from_the_model_and_tools_is_escaped():
                                      arguments='{"code": "<img src=x onerror=1>"}'))
     view.on_event(ToolCallCompleteEvent(tool_call_id="c1", name="<b>py</b>", output="<iframe>", success=True,
                                         duration_ms=5))
-    view.finish(text="", model=None, usage=None, steps=1)
+    view.finish()
     value = view.shown_html()
     for raw in ("<script", "<img", "<iframe", "<b>py", 'href="javascript'):
         assert raw not in value
@@ -128,7 +130,7 @@ def test_markdown_is_rendered():
 
 def test_thinking_and_tool_calls_are_collapsible_parts_in_order():
     clock = FakeClock()
-    view = LiveView(model="openai/gpt-4o", clock=clock)
+    view = LiveView(clock=clock)
     view.set_status("Waiting for openai/gpt-4o…")
     assert "Waiting for openai/gpt-4o…" in view.shown_html()
     events = [
@@ -152,14 +154,15 @@ def test_thinking_and_tool_calls_are_collapsible_parts_in_order():
                                       "read_file", "The answer is 42.")]
     assert order == sorted(order)
     assert value.count("<details") == 3  # thinking + two tool calls
-    assert "&quot;code&quot;: &quot;x = 1&quot;" in value  # arguments, indented JSON
-    assert "ok · 1.5 s" in value and "failed · 7 ms" in value
+    assert '<span class="n">x</span> <span class="o">=</span> <span class="mi">1</span>' in value  # code, highlighted
+    assert "&quot;code&quot;" not in value  # not as JSON
+    assert "succeeded · 1.5 s" in value and "failed · 7 ms" in value
     assert "done" in value and "no such file" in value
     assert "Thinking…" not in value  # thinking finished when the answer began
-    view.finish(text="I will run code.The answer is 42.", model="openai/gpt-4o", usage=None, steps=2)
+    view.finish()
     value = view.shown_html()
     assert "Waiting for" not in value  # the status line is gone at the end
-    assert "openai/gpt-4o · 1,234 tokens (1,200 in, 34 out) · 2 steps" in value
+    assert "openai/gpt-4o · 1,234 tokens (1,200 in, 34 out) · 1 step" in value
 
 
 def test_cumulative_text_over_steps_is_not_repeated():
@@ -193,23 +196,25 @@ def test_status_line_for_tools_retries_and_errors():
     assert "Retrying (1/3): HTTP 503" in view.shown_html()
     clock.now += 1
     view.on_event(ApprovalRequestEvent(tool_call_id="c1", name="python", arguments="{}"))
-    assert "waiting for approval" in view.shown_html()
+    # The request alone (the call may be allowed with --allow) is no question to the user.
+    assert "approval" not in view.shown_html() and "running…" in view.shown_html()
     clock.now += 1
     view.on_event(ErrorEvent(message="model <unreachable>"))
     assert "model &lt;unreachable&gt;" in view.shown_html()
 
 
-def test_finish_with_an_error_and_usage_from_the_caller():
+def test_the_error_that_ended_the_run_is_not_repeated_in_the_view():
     view = LiveView(clock=FakeClock())
-    usage = Usage(prompt_tokens=10, completion_tokens=5, total_tokens=15)
-    view.finish(text="partial", model="anthropic/claude", usage=usage, steps=1, error="Interrupted")
+    view.on_event(TextChunkEvent(text="partial"))
+    view.on_event(ErrorEvent(message="cut off mid-stream"))  # a note the run survives
+    view.on_event(ErrorEvent(message="HTTP 500: boom"))
+    view.finish(error="HTTP 500: boom")  # the cell's error output says this one
     value = view.shown_html()
-    assert "partial" in value  # nothing streamed: finish shows the text it was given
-    assert "Interrupted" in value and "ct-error" in value
-    assert "anthropic/claude · 15 tokens (10 in, 5 out) · 1 step ·" in value
+    assert "partial" in value and "cut off mid-stream" not in value  # the status line went at the end
+    assert "boom" not in value and "Error" not in value
 
 
-def test_show_displays_one_widget_with_a_fixed_text_bundle():
+def test_show_displays_the_widget_alone_so_nbval_skips_it():
     InteractiveShell.instance()  # display() needs a shell to publish through (one per process)
     bundles, view_ids = [], []
     for _ in range(2):
@@ -219,11 +224,26 @@ def test_show_displays_one_widget_with_a_fixed_text_bundle():
             view.show()
         assert len(captured.outputs) == 1
         bundles.append(captured.outputs[0].data)
+        view.close()
     first, second = bundles
-    assert first["text/plain"] == second["text/plain"] == VIEW_TEXT
-    assert first["text/html"] == second["text/html"] == VIEW_HTML
+    assert set(first) == set(second) == {WIDGET_MIME}  # no text/plain for nbval to compare
     assert first[WIDGET_MIME]["model_id"] != second[WIDGET_MIME]["model_id"]  # two real widgets
     assert first[WIDGET_MIME]["model_id"] == view_ids[0]
+
+
+def test_close_leaves_no_widget_alive():
+    import ipywidgets
+
+    before = set(ipywidgets.widgets.widget._instances)
+    view = LiveView(clock=FakeClock())
+    view.on_event(ThinkingCompleteEvent(text="plan"))
+    view.on_event(ToolCallStartEvent(tool_call_id="c1", name="python", arguments='{"code": "1"}'))
+    view.on_event(ToolCallCompleteEvent(tool_call_id="c1", name="python", output="1", success=True, duration_ms=1))
+    view.on_event(TextChunkEvent(text="done"))
+    view.finish()
+    assert len(set(ipywidgets.widgets.widget._instances) - before) >= 5
+    view.close()
+    assert set(ipywidgets.widgets.widget._instances) - before == set()
 
 
 async def test_approval_buttons_approve_and_deny():
@@ -234,12 +254,14 @@ async def test_approval_buttons_approve_and_deny():
             ApprovalRequest(tool_call_id="c1", name="write_file", arguments={"path": "a.py"})))
         await asyncio.sleep(0)  # let the task show its buttons
         approve, deny = view.buttons.children
-        assert "Approve this tool call?" in view.shown_html() and "a.py" in view.shown_html()
+        shown = view.shown_html()
+        assert "Approve this <code>write_file</code> call?" in shown and "a.py" in shown
+        assert shown.count("a.py") == 1  # the arguments once, in the call's own part
         (approve if expected else deny).click()
         assert await asyncio.wait_for(task, timeout=2) is expected
         assert view.buttons.children == ()
-    view.finish(text="", model=None, usage=None, steps=1)
-    assert "Approve this tool call?" not in view.shown_html()
+    view.finish()
+    assert "Approve this" not in view.shown_html()
     assert "denied" in view.shown_html()
 
 
@@ -264,7 +286,7 @@ async def test_approval_click_from_another_thread_and_cancellation():
 
 def test_first_event_is_not_held_back_by_the_status_line():
     clock = FakeClock()
-    view = LiveView(model="openai/gpt-4o", clock=clock)
+    view = LiveView(clock=clock)
     view.set_status("Waiting for openai/gpt-4o…")  # an update just now
     clock.now += 0.001
     view.on_event(TextChunkEvent(text="First words"))
@@ -278,7 +300,7 @@ def test_finish_after_an_interrupt_marks_unfinished_tools():
     view = LiveView(clock=FakeClock())
     view.on_event(TextChunkEvent(text="Running a long job. See [the docs][d].\n\n[d]: https://example.org"))
     view.on_event(ToolCallStartEvent(tool_call_id="c1", name="bash", arguments='{"cmd": "sleep 100"}'))
-    view.finish(text="", model=None, usage=None, steps=1, error="Interrupted")
+    view.finish()
     value = view.shown_html()
     assert "did not finish" in value and "running…" not in value
     assert '<a href="https://example.org">the docs</a>' in value  # the finished text is rendered in full
@@ -297,7 +319,7 @@ def test_finished_parts_get_their_own_widget_that_is_never_redrawn():
     clock.now += 1
     view.on_event(ToolCallCompleteEvent(tool_call_id="c1", name="python", output="42", success=True, duration_ms=9))
     assert len(view.parts) == 2 and "42" in view.parts[1].value
-    assert view.widget.children == (*view.parts, view.live, view.buttons)
+    assert view.widget.children == (view.style, *view.parts, view.live, view.buttons)
     tool_part = view.parts[1]
     redraws = []
     tool_part.observe(lambda change: redraws.append(change), names="value")
@@ -307,9 +329,9 @@ def test_finished_parts_get_their_own_widget_that_is_never_redrawn():
         text += f"w{i} "
         view.on_event(TextChunkEvent(text=text))
     assert "w49" in view.live.value and "ct-tool" not in view.live.value  # updates resend only the growing part
-    view.finish(text=text, model=None, usage=None, steps=2)
+    view.finish()
     assert redraws == []  # a <details> the user opened stays open while the answer streams
-    assert "w49" in view.parts[-1].value and "steps" in view.live.value  # at the end only the footer is live
+    assert "w49" in view.parts[-1].value and "ct-footer" in view.live.value  # at the end only the footer is live
 
 
 def test_a_settled_part_that_changes_is_redrawn():
@@ -337,8 +359,17 @@ def test_an_empty_thinking_event_is_only_a_status():
 
 def test_footer_leaves_out_unknown_token_counts():
     view = LiveView(clock=FakeClock())
-    view.finish(text="ok", model="ollama/llama3", usage=None, steps=1)
+    view.on_event(UsageReportEvent(prompt_tokens=0, completion_tokens=0, duration_ms=5, model="ollama/llama3"))
+    view.finish()
     assert "ollama/llama3 · 1 step · " in view.shown_html() and "tokens" not in view.shown_html()
+
+
+def test_footer_names_no_model_when_none_was_called():
+    view = LiveView(clock=FakeClock())
+    view.on_event(TextCompleteEvent(text="from nowhere"))
+    view.finish()
+    footer = view.live.value.split("<sub>")[1].split("</sub>")[0]
+    assert "step" not in footer and "/" not in footer and "tokens" not in footer  # only the time it took
 
 
 def test_a_tool_call_is_shown_at_once_even_inside_the_throttle_window():
@@ -353,28 +384,76 @@ def test_a_tool_call_is_shown_at_once_even_inside_the_throttle_window():
     assert "python" in view.shown_html()
 
 
-def test_finish_with_the_answer_below_keeps_the_work_but_not_a_second_copy_of_the_answer():
-    clock = FakeClock()
-    view = LiveView(clock=clock)
-    view.on_event(TextChunkEvent(text="Let me look."))
-    view.on_event(TextCompleteEvent(text="Let me look."))
-    view.on_event(ToolCallStartEvent(tool_call_id="c1", name="variables", arguments="{}"))
-    view.on_event(ToolCallCompleteEvent(tool_call_id="c1", name="variables", output="df: DataFrame",
-                                        success=True, duration_ms=4))
-    view.on_event(TextChunkEvent(text="Let me look.\n\nThe answer is 42."))
-    clock.now += 1
-    view.finish(text="Let me look.\n\nThe answer is 42.", model="openai/gpt-4o", usage=Usage(), steps=2,
-                answer_below=True)
-    shown = view.shown_html()
-    assert "The answer is 42" not in shown and "Let me look" not in shown
-    assert "variables" in shown and "openai/gpt-4o" in shown  # the tool call and the footer stay
-    assert len(view.widget.children) == len(view.parts) + 2  # parts, the live line, the buttons row
-
-
 def test_footer_adds_up_the_usage_reports_when_the_caller_gives_no_totals():
     view = LiveView(clock=FakeClock())
     for prompt, completion in ((100, 7), (130, 12)):
         view.on_event(UsageReportEvent(prompt_tokens=prompt, completion_tokens=completion, duration_ms=5,
                                        model="openai/gpt-4o"))
-    view.finish(text="done", model=None)  # the model, too, comes from the reports
+    view.finish()  # the model, too, comes from the reports
     assert "openai/gpt-4o · 249 tokens (230 in, 19 out) · 2 steps · " in view.shown_html()
+
+
+async def test_the_approval_prompt_shows_controls_as_escapes_and_the_code_once():
+    # What the user approves is what runs: an ANSI "erase line" or a right-to-left override
+    # cannot hide or reorder part of the code in the prompt.
+    view = LiveView(clock=FakeClock())
+    code = "print('safe')\x1b[2K\rimport os; os.remove('x')  # \u202egnp.tac"
+    view.on_event(ToolCallStartEvent(tool_call_id="c1", name="python", arguments=json.dumps({"code": code})))
+    task = asyncio.create_task(view.ask_approval(
+        ApprovalRequest(tool_call_id="c1", name="python", arguments={"code": code})))
+    await asyncio.sleep(0)
+    shown = view.shown_html()
+    assert "\x1b" not in shown and "\u202e" not in shown and "\r" not in shown
+    text = html.unescape(re.sub(r"<[^>]+>", "", shown))
+    assert "print('safe')\\x1b[2K\\x0dimport os; os.remove('x')  # \\u202egnp.tac" in text
+    assert text.count("remove") == 1 and "Approve this <code>python</code> call?" in shown
+    view.buttons.children[1].click()
+    assert await asyncio.wait_for(task, timeout=2) is False
+
+
+def test_long_streamed_thinking_is_not_parsed_again_on_every_flush():
+    clock = FakeClock()
+    view = LiveView(clock=clock)
+    text = ""
+    for i in range(400):
+        clock.now += 1
+        text += f"Step {i}: consider *this*.\n\n"
+        view.on_event(ThinkingEvent(text=text))
+    block = view.state.blocks[0]
+    assert len(text) - len(block.stream._frozen_source) < 100  # only the last paragraph is open
+    assert "Step 399" in view.shown_html() and "<em>this</em>" in view.shown_html()
+
+
+async def test_the_approval_prompt_shows_all_of_long_code_not_the_capped_event_arguments():
+    from codetether_magics.caps import ARGUMENTS_CAP, cap_text
+
+    view = LiveView(clock=FakeClock())
+    code = "".join(f"value_{i} = {i}\n" for i in range(600)) + "import shutil; shutil.rmtree('/data')\n"
+    assert len(code) > ARGUMENTS_CAP
+    capped = cap_text(json.dumps({"code": code}), ARGUMENTS_CAP)  # what tool_call_start carries
+    view.on_event(ToolCallStartEvent(tool_call_id="c1", name="python", arguments=capped))
+    task = asyncio.create_task(view.ask_approval(
+        ApprovalRequest(tool_call_id="c1", name="python", arguments={"code": code})))
+    await asyncio.sleep(0)
+    text = html.unescape(re.sub(r"<[^>]+>", "", view.shown_html()))
+    assert "shutil.rmtree('/data')" in text and "truncated" not in text
+    view.buttons.children[1].click()
+    assert await asyncio.wait_for(task, timeout=2) is False
+
+
+@pytest.mark.parametrize("streamed", [True, False], ids=["streamed", "at-once"])
+def test_a_long_answer_shows_whole_whether_it_streamed_or_came_at_once(streamed):
+    lines = [f"- item {i}" for i in range(5000)]  # ~50 KB: past the exact re-render limit
+    text = "\n".join(lines)
+    clock = FakeClock()
+    view = LiveView(clock=clock)
+    if streamed:
+        for end in range(1000, len(text), 1000):
+            clock.now += 1
+            view.on_event(TextChunkEvent(text=text[:end]))
+    clock.now += 1
+    view.on_event(TextCompleteEvent(text=text))
+    view.finish()
+    shown = view.shown_html()
+    assert shown.count("<li>") == 5000 and "item 0<" in shown and "item 4999<" in shown
+    assert len(view.parts) > 1  # in pieces, each its own widget

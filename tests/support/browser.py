@@ -195,3 +195,84 @@ def run_all(page) -> None:
     page.keyboard.press("Escape")  # command mode, so the menu is not fighting an editor
     page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
     page.locator(".lm-Menu-itemLabel", has_text="Run All Cells").first.click()
+
+
+# -- what the record tests need ------------------------------------------------------------
+
+SCREENSHOTS = Path(__file__).resolve().parent.parent.parent / "out" / "screenshots"
+
+
+def keep_screenshot(page, path: Path) -> Path:
+    """Take a screenshot into the test's tmp dir and keep a copy in out/screenshots/ (gitignored)."""
+    import shutil
+
+    page.screenshot(path=str(path), full_page=True)
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    shutil.copy(path, SCREENSHOTS / path.name)
+    return path
+
+
+class RequestCounter:
+    """A loopback HTTP listener that counts every request it gets (it should get none)."""
+
+    def __init__(self) -> None:
+        import http.server
+        import threading
+
+        counter = self
+        self.paths: list[str] = []
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802 - the stdlib's name
+                counter.paths.append(self.path)
+                self.send_response(200)
+                self.send_header("Content-Type", "image/png")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self._server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    def __enter__(self) -> "RequestCounter":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=5)
+
+
+def save_notebook(page) -> None:
+    """Ctrl+S in command mode, then wait until the tab is no longer marked dirty."""
+    page.keyboard.press("Escape")
+    page.keyboard.press("Control+s")
+    page.wait_for_function("() => !document.querySelector('.jp-mod-current.jp-mod-dirty')", timeout=15_000)
+
+
+def shut_down_kernels(server: JupyterLab) -> None:
+    """Every kernel of the server, shut down through its REST API (as Kernel > Shut Down does)."""
+    import json
+
+    def call(method: str, path: str) -> bytes:
+        request = urllib.request.Request(f"{server.base_url}{path}?token={server.token}", method=method)
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.read()
+
+    for kernel in json.loads(call("GET", "/api/kernels")):
+        call("DELETE", f"/api/kernels/{kernel['id']}")
+
+
+def set_theme(page, name: str) -> None:
+    """Settings > Theme > ``name``, through the menus; waits until the theme is applied."""
+    page.keyboard.press("Escape")
+    page.locator(".lm-MenuBar-itemLabel", has_text="Settings").first.click()
+    page.locator(".lm-Menu-itemLabel", has_text="Theme").first.hover()
+    page.locator(".lm-Menu-itemLabel", has_text=name).first.click()
+    light = "false" if "Dark" in name else "true"
+    page.wait_for_function(f"() => document.body.dataset.jpThemeLight === '{light}'", timeout=15_000)
+    page.wait_for_selector("#jupyterlab-splash", state="detached", timeout=15_000)  # shown while it switches

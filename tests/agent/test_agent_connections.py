@@ -15,7 +15,7 @@ async def _noop(arguments):
     return "ok"
 
 
-NOOP = Tool("noop", "does nothing", {"type": "object", "properties": {}}, _noop)
+NOOP = Tool("noop", "does nothing", {"type": "object", "properties": {}}, _noop, read_only=True)
 
 
 def _count_clients(monkeypatch) -> list[httpx.AsyncClient]:

@@ -207,7 +207,7 @@ async def test_heartbeat_while_a_tool_runs(tmp_path):
         await asyncio.sleep(0.3)
         return ToolResult("finished")
 
-    tool = Tool("slow", "takes a while", {"type": "object", "properties": {}}, slow)
+    tool = Tool("slow", "takes a while", {"type": "object", "properties": {}}, slow, read_only=True)
     provider = ScriptedProvider(tool_call("slow", {}), text("ok"))
     _, events = await run(new_session(tmp_path), provider, tools=[tool], heartbeat_interval=0.05)
     beats = [e for e in events if e.type == "tool_heartbeat"]
@@ -361,7 +361,7 @@ async def test_cancel_during_a_tool_records_an_interrupted_result(tmp_path):
         started.set()
         await asyncio.sleep(30)
 
-    tool = Tool("forever", "never ends", {"type": "object", "properties": {}}, forever)
+    tool = Tool("forever", "never ends", {"type": "object", "properties": {}}, forever, read_only=True)
     session = new_session(tmp_path)
     provider = ScriptedProvider(tool_call("forever", {}))
     task = asyncio.ensure_future(run_prompt(session, "hi", [], None, FakeRegistry(provider), tools=[tool]))

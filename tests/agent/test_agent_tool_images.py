@@ -81,7 +81,7 @@ def test_redacting_keeps_a_tools_images(monkeypatch):
 
     import asyncio
 
-    result = asyncio.run(redacting(Tool("t", "d", {"type": "object"}, handler)).handler({}))
+    result = asyncio.run(redacting(Tool("t", "d", {"type": "object"}, handler, read_only=True)).handler({}))
     assert result.output == "key [redacted]" and result.images == [ImageAttachment(data_url=URL)]
 
 
@@ -92,7 +92,7 @@ async def test_the_loop_carries_tool_images_and_context_to_the_server(protocol, 
     async def picture(arguments):
         return ToolResult("a picture", images=[ImageAttachment(data_url=URL, mime_type="image/png")])
 
-    tool = Tool("picture", "shows a picture", {"type": "object"}, picture)
+    tool = Tool("picture", "shows a picture", {"type": "object"}, picture, read_only=True)
     turns = [Turn.tool_call("picture", {}, expect_user_text="CTX-1"),
              Turn.text("I see it.", expect_image=True, expect_tool_result="a picture")]
     with ScriptedModelServer(turns) as server:

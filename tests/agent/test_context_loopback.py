@@ -54,7 +54,7 @@ async def lookup(args: dict[str, Any]) -> str:
     return f"lookup {args.get('q')}: " + PROSE
 
 
-TOOLS = [Tool("lookup", "Look a fact up.", {"type": "object", "properties": {"q": {"type": "string"}}}, lookup)]
+TOOLS = [Tool("lookup", "Look a fact up.", {"type": "object", "properties": {"q": {"type": "string"}}}, lookup, read_only=True)]
 
 
 async def new_session(tmp_path: Path, mode: str = "auto") -> Session:

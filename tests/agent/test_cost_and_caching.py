@@ -36,7 +36,7 @@ async def echo(arguments: dict) -> str:
     return "echoed"
 
 
-ECHO = Tool("echo", "Echo", {"type": "object", "properties": {}}, echo)
+ECHO = Tool("echo", "Echo", {"type": "object", "properties": {}}, echo, read_only=True)
 
 
 # -- the price table ---------------------------------------------------------------

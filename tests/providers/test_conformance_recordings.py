@@ -193,7 +193,7 @@ def tools_for(fixture: dict) -> list[Tool]:
         async def handler(arguments: dict, results: list = results) -> str:
             return results.pop(0)
 
-        tools.append(Tool(name, f"recorded tool {name}", {"type": "object", "properties": {}}, handler))
+        tools.append(Tool(name, f"recorded tool {name}", {"type": "object", "properties": {}}, handler, read_only=True))
     return tools
 
 

@@ -127,7 +127,7 @@ async def test_a_tool_round_trip_sends_function_call_output_and_the_encrypted_re
                                              config_path=tmp_path / "none.toml")
         session = await Session.new(tmp_path)
         result = await run_prompt(session, "6*7?", [], None, registry, model="openai/gpt-5-codex",
-                                  tools=[Tool("calc", "Evaluate", {"type": "object"}, calc)], title_model_call=False)
+                                  tools=[Tool("calc", "Evaluate", {"type": "object"}, calc, read_only=True)], title_model_call=False)
         assert server.errors == []  # the output matched its call, as the real API checks
         second = server.model_requests[1].body["input"]
     assert "It is 42." in result.text

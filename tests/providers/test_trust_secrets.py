@@ -243,7 +243,7 @@ async def test_a_tool_printing_a_key_is_scrubbed_from_its_event(tmp_path, monkey
         registry = registry_for(tmp_path, server)
         events: list = []
         await run_prompt(await Session.new(tmp_path), "go", [], events.append, registry, model="gw/m",
-                         tools=[Tool("leaky", "prints env", {"type": "object"}, leaky)], title_model_call=False)
+                         tools=[Tool("leaky", "prints env", {"type": "object"}, leaky, read_only=True)], title_model_call=False)
     (done,) = [e for e in events if isinstance(e, ToolCallCompleteEvent)]
     assert done.output == f"env: SOME_SERVICE_API_KEY={REDACTED}"
     assert_clean(*(e.model_dump_json() for e in events))

@@ -39,14 +39,16 @@ class Tool:
 
     ``handler`` gets the parsed arguments and returns a ``ToolResult`` (or a plain
     string, meaning success); raising ``ToolError`` reports a failure to the model.
-    Tools with ``read_only=False`` ask the approver first.
+    Tools with ``read_only=False`` ask the approver first. That is the default: a tool
+    that does not say it only reads is treated as one that changes things, so a
+    forgotten flag can never let a replayed or model-made call run unasked.
     """
 
     name: str
     description: str
     parameters: dict[str, Any]
     handler: Callable[[dict[str, Any]], Awaitable[ToolResult | str]]
-    read_only: bool = True
+    read_only: bool = False
 
     @property
     def spec(self) -> ToolSpec:

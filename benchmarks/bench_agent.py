@@ -49,7 +49,7 @@ async def _noop(args: dict[str, Any]) -> str:
     return "ok"
 
 
-NOOP_TOOL = Tool("noop", "does nothing", {"type": "object", "properties": {}}, _noop)
+NOOP_TOOL = Tool("noop", "does nothing", {"type": "object", "properties": {}}, _noop, read_only=True)
 
 
 class _ServerProcess:

@@ -116,6 +116,9 @@ def usage(magics: Any, args: list[str]) -> None:
     _expect(args, 0, "usage")
     session = _current(magics)
     print(_usage_line(session.usage))
+    from ..providers.pricing import describe_cost  # lazy: the price table is not needed at %load_ext
+
+    print(describe_cost(session.usage, session.metadata.model))
     context = _context_line(session)
     if context:  # only once the budget has acted, so a short session's output stays as it was
         print(context)

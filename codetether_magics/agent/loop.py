@@ -26,11 +26,11 @@ placeholders. A context-length error from the provider re-derives it keeping the
 then 1 messages (plus the summary), one call each, before the error reaches the caller; events
 ``compaction_started``, ``compaction_completed`` and ``context_truncated`` say what happened.
 
-Saves: after the user message, after every step, after every tool call and after the title
-call (``save=False`` skips them, e.g. for replay on an in-memory copy); nothing changes the
-transcript after the last step's save, so the turn does not end with a second one. On cancellation what
-streamed so far is kept (tool calls that never ran are left out or get an 'interrupted'
-result), the session is saved and ``CancelledError`` propagates.
+Saves: one for the user message, written beside the first model call (not before it: the
+first streamed text does not wait for a transcript-sized write), one at the end of every step
+(after its tool calls) and one after the title call (``save=False`` skips them, e.g. for replay
+on an in-memory copy). On cancellation what streamed so far is kept (tool calls that never ran
+are left out or get an 'interrupted' result), the session is saved and ``CancelledError`` propagates.
 """
 
 from __future__ import annotations
@@ -57,6 +57,7 @@ from ..session.session import DEFAULT_MAX_STEPS, Session, SessionResult
 from ..session.subcall import resolve_subcall_provider
 from .context import RETRY_KEEP, Derived, RequestBudget, context_window
 from .context.derive import attach_extra
+from .beside import call_beside_save
 from .model_call import StepStream, StreamOutcome
 from .cost_guard import CostGuard
 from .prompts import default_system_prompt
@@ -250,7 +251,7 @@ class _Turn:
 
     def __post_init__(self) -> None:
         self.runner = ToolRunner(self.session, self.sink, self.tools, self.approver,
-                                 heartbeat_interval=self.heartbeat_interval, save=self.save)
+                                 heartbeat_interval=self.heartbeat_interval)
 
     async def save(self) -> None:
         if self.save_enabled:
@@ -276,8 +277,7 @@ class _Turn:
         if first_turn:
             await self.session.generate_title()
         try:
-            await self.save()
-            text = await self.steps()  # each step and tool call saves what it added
+            text = await self.steps()  # the user message is saved beside the first call, then each step
             if first_turn and self.title_model_call and message.strip():
                 await self.better_title(message)
                 await self.save()
@@ -296,28 +296,39 @@ class _Turn:
         for step in range(1, self.max_steps + 1):
             await self.sink.emit(ThinkingEvent())
             prefix = self.turn_text() + "\n\n" if self.texts else ""
-            outcome = await self.call_model(prefix)
+            outcome = await self.call_model(prefix, save_beside=step == 1)
             self.stream = None
             message = await self.record_step(step, outcome, prefix)
             if outcome.cut is not None:
+                await self.save()
                 await self.sink.emit(ErrorEvent(
                     message=f"The model's answer was cut off mid-stream ({outcome.cut}); what arrived is kept."))
                 return self.turn_text()
+            if message.tool_calls:
+                await self.runner.run_calls(message.tool_calls, step)
+            await self.save()  # once per step, its tool calls included
             if not message.tool_calls:
                 return self.turn_text()
-            await self.runner.run_calls(message.tool_calls, step)
         return await self.step_limit_note()
 
-    async def call_model(self, prefix: str) -> StreamOutcome:
-        """One step's model call; a context-length error is answered with shorter requests (6, 3, 1)."""
+    async def call_model(self, prefix: str, save_beside: bool = False) -> StreamOutcome:
+        """One step's model call; a context-length error is answered with shorter requests (6, 3, 1).
+
+        ``save_beside``: save the session (the user's message) while the first request streams; the
+        budget has derived the request (and stored any summary) before, so the save sees no change.
+        """
         derived = await self.budget.derive(self.session.messages, self.context)
         while True:
             request = self.request(derived)
             if self.costs is not None:
                 self.costs.check(request)  # before the call: one that would pass the limit is never sent
             self.stream = StepStream(self.provider, self.sink, retry_delays=self.retry_delays, sleep=self.sleep)
+            call = self.stream.run(request, prefix)
             try:
-                return await self.stream.run(request, prefix)
+                if save_beside:
+                    save_beside = False
+                    return await call_beside_save(call, self.save())
+                return await call
             except ContextLengthError as exc:
                 derived = await self.shorter(derived, exc)
 
@@ -341,7 +352,7 @@ class _Turn:
         )
 
     async def record_step(self, step: int, outcome: StreamOutcome, prefix: str) -> Message:
-        """Put the step's message in the transcript, emit its text and usage, publish and save."""
+        """Put the step's message in the transcript, emit its text and usage, publish."""
         builder = outcome.builder
         message = builder.message(without_tool_calls=outcome.cut is not None)
         step_text = builder.text
@@ -358,7 +369,6 @@ class _Turn:
             self.texts.append(step_text)
             await self.sink.emit(TextCompleteEvent(text=prefix + step_text))
         await self.report_usage(outcome)
-        await self.save()
         return message
 
     async def report_usage(self, outcome: StreamOutcome) -> None:

@@ -11,7 +11,8 @@ For each call: ``tool_call_start``; for a tool that changes things an
 ``approval_request`` and the approver's answer (no approver means refused); the
 handler, with a ``tool_heartbeat`` every ``heartbeat_interval`` seconds while it runs;
 then the result goes into the transcript (capped to ``TOOL_OUTPUT_CAP`` bytes for the
-model), a ``ToolUse`` record, ``tool_call_complete`` and a save.
+model), a ``ToolUse`` record and ``tool_call_complete``. The loop saves once after the
+step's calls, not after each one (a save rewrites the whole transcript).
 
 How each call ended ("succeeded", "failed", or "denied" when it was refused and never ran)
 is data: ``ToolResult.status``, the ``status`` key of the ``ToolUse`` record and the
@@ -25,7 +26,7 @@ import inspect
 import json
 import logging
 import time
-from typing import Any, Awaitable, Callable
+from typing import Any
 
 from ..caps import ARGUMENTS_CAP, OUTPUT_CAP, cap_text, cap_tool_output
 from ..errors import ToolError
@@ -63,14 +64,12 @@ class ToolRunner:
         approver: Approver | None,
         *,
         heartbeat_interval: float,
-        save: Callable[[], Awaitable[None]],
     ) -> None:
         self._session = session
         self._sink = sink
         self._tools = {tool.name: tool for tool in tools}
         self._approver = approver
         self._heartbeat = heartbeat_interval
-        self._save = save
         self._recorded: set[str] = set()  # call ids whose result is in the transcript
 
     async def run_calls(self, calls: list[ToolCallPart], step: int) -> None:
@@ -158,7 +157,6 @@ class ToolRunner:
                 status=result.status,
             )
         )
-        await self._save()
 
     async def _execute(self, call: ToolCallPart, args: dict[str, Any]) -> ToolResult:
         tool = self._tools.get(call.name)

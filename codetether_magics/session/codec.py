@@ -13,18 +13,21 @@ from __future__ import annotations
 
 import gc
 from contextlib import contextmanager
+from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator
 
 import orjson
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
 
 from ..errors import SessionCorruptError, SessionIdMismatchError
 
 if TYPE_CHECKING:  # pragma: no cover
     from .session import Session  # a type only: the class to build is passed in
 
-__all__ = ["corrupt_error", "decode_session", "encode_session", "paused_gc", "session_from_dict"]
+__all__ = [
+    "corrupt_error", "decode_session", "encode_session", "encode_session_parts", "paused_gc", "session_from_dict",
+]
 
 
 @contextmanager
@@ -44,9 +47,61 @@ def paused_gc() -> Iterator[None]:
             gc.enable()
 
 
+# Transcript lists are encoded this many items at a time (~0.3 MB at 5 KB a message).
+_BATCH = 64
+_STREAMED = frozenset({"messages", "tool_uses"})
+
+
 def encode_session(session: "Session") -> bytes:
+    """The file's bytes: exactly ``orjson.dumps(session.model_dump())``."""
+    return b"".join(encode_session_parts(session))
+
+
+def encode_session_parts(session: "Session") -> list[bytes | memoryview]:
+    """The file's bytes in pieces (joined, ``encode_session``), built a batch of items at a time.
+
+    One ``model_dump`` + ``orjson.dumps`` of a large transcript is two long calls into native
+    code that hold the GIL throughout (tens of ms at 30 MB), so a save in a worker thread would
+    stall the event loop, and the streamed answer with it. Between batches of ``_BATCH`` items
+    the interpreter hands the GIL to a waiting thread (within its 5 ms switch interval). The
+    pieces are written as they are (``files.write_atomic``): joining them would be one more
+    transcript-sized copy holding the GIL.
+    """
     with paused_gc():
-        return orjson.dumps(session.model_dump())
+        head = session.model_dump(exclude=set(_STREAMED))
+        parts: list[bytes | memoryview] = [b"{"]
+        for key in _key_order(session, head):
+            parts.append(orjson.dumps(key) + b":")
+            if key in _STREAMED:
+                parts += _encode_list(_adapter(type(session), key), getattr(session, key))
+            else:
+                parts.append(orjson.dumps(head[key]))
+            parts.append(b",")
+        parts[-1] = b"}"
+        return parts
+
+
+def _key_order(session: "Session", head: dict[str, Any]) -> list[str]:
+    """``model_dump``'s order: the declared fields, then the unknown keys kept from the file."""
+    declared = [name for name in type(session).model_fields if name in head or name in _STREAMED]
+    return declared + [name for name in head if name not in type(session).model_fields]
+
+
+@lru_cache(maxsize=None)
+def _adapter(model: type, field: str) -> TypeAdapter[Any]:
+    """Serialises items as the field does (its declared item type, not each object's own class)."""
+    return TypeAdapter(model.model_fields[field].annotation)
+
+
+def _encode_list(adapter: TypeAdapter[Any], items: list[Any]) -> list[bytes | memoryview]:
+    parts: list[bytes | memoryview] = [b"["]
+    for start in range(0, len(items), _BATCH):
+        if start:
+            parts.append(b",")
+        batch = orjson.dumps(adapter.dump_python(items[start:start + _BATCH]))
+        parts.append(memoryview(batch)[1:-1])  # without its brackets, and without copying it
+    parts.append(b"]")
+    return parts
 
 
 def corrupt_error(path: Path | str, detail: str) -> SessionCorruptError:

@@ -15,12 +15,12 @@ import os
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Iterator
+from typing import BinaryIO, Iterator, Sequence
 
 from ..errors import SessionError, SessionNotFoundError, SessionTooLargeError
 
 __all__ = [
-    "DiskStamp", "MAX_SESSION_BYTES", "file_lock", "not_found", "open_for_reading", "read_file",
+    "DiskStamp", "MAX_SESSION_BYTES", "file_lock", "head_of", "not_found", "open_for_reading", "read_file",
     "stamp_of", "stamp_of_open", "unwritable", "write_atomic",
 ]
 
@@ -120,19 +120,31 @@ def _fsync_folder(folder: Path) -> None:
         os.close(fd)
 
 
-def write_atomic(path: Path, data: bytes, durable: bool = True) -> DiskStamp:
-    """Replace ``path`` with ``data`` atomically (and durably: fsync); return the new stamp."""
+def write_atomic(path: Path, data: bytes | Sequence[bytes | memoryview], durable: bool = True) -> DiskStamp:
+    """Replace ``path`` with ``data`` (bytes, or pieces written in order) atomically and durably
+    (fsync); return the new stamp."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
+    parts = [data] if isinstance(data, (bytes, bytearray, memoryview)) else data
     with open(tmp, "wb") as handle:
-        handle.write(data)
+        handle.writelines(parts)
         handle.flush()
         if durable:
             os.fsync(handle.fileno())
     os.replace(tmp, path)
     if durable:
         _fsync_folder(path.parent)
-    return _stamp(os.stat(path), data[:_HEAD])
+    return _stamp(os.stat(path), head_of(parts))
+
+
+def head_of(parts: Sequence[bytes | memoryview]) -> bytes:
+    """The first bytes of ``parts`` joined, as a stamp keeps them."""
+    head = b""
+    for part in parts:
+        head += bytes(part[: _HEAD - len(head)])
+        if len(head) >= _HEAD:
+            break
+    return head
 
 
 @contextmanager

@@ -18,7 +18,7 @@ import orjson
 
 from ..errors import CodeTetherError, SessionConflictError
 from . import index
-from .codec import check_id, corrupt_error, decode_session, encode_session, session_from_dict
+from .codec import check_id, corrupt_error, decode_session, encode_session_parts, session_from_dict
 from .files import (
     DiskStamp,
     file_lock,
@@ -64,12 +64,12 @@ def bind(session: "Session", path: Path, stamp: DiskStamp | None) -> None:
     session._disk_stamp = stamp
 
 
-def _same_as_file(path: Path, data: bytes) -> bool:
+def _same_as_file(path: Path, parts: list[bytes | memoryview]) -> bool:
     # Cheaper than hashing every save: only reached when the length is unchanged,
     # and the file is fresh in the page cache.
     try:
         with open(path, "rb") as handle:
-            return handle.read(len(data) + 1) == data
+            return all(handle.read(len(part)) == part for part in parts) and not handle.read(1)
     except FileNotFoundError:
         return False
 
@@ -193,12 +193,13 @@ def save_file(session: "Session", path: Path, replaces: "Session | None" = None)
 
 
 def _save_locked(session: "Session", path: Path, expected: DiskStamp | None) -> bool:
-    data = encode_session(session)  # before the lock: it serialises every writer of the folder
+    data = encode_session_parts(session)  # before the lock: it serialises every writer of the folder
+    size = sum(len(part) for part in data)
     with file_lock(path):
         on_disk = stamp_of(path)
         if on_disk is not None and on_disk != expected:
             raise _conflict(path, known=expected is not None)
-        unchanged = on_disk is not None and on_disk == expected and on_disk.size == len(data)
+        unchanged = on_disk is not None and on_disk == expected and on_disk.size == size
         if unchanged and _same_as_file(path, data):
             bind(session, path, on_disk)
             return False
@@ -217,7 +218,7 @@ def archive_file(session: "Session", path: Path) -> None:
     lost. Otherwise ``SessionConflictError``; the caller archives under another id.
     """
     validate_id(session.id)
-    data = encode_session(session)
+    data = encode_session_parts(session)
     try:
         with file_lock(path):
             if path.exists() and not _holds_only_turns_of(path, session):

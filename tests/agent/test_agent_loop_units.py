@@ -416,14 +416,14 @@ class CountingSession(Session):
         return await super().save(*args, **kwargs)
 
 
-async def test_saved_after_every_step_and_tool_and_loadable(tmp_path):
+async def test_saved_once_per_step_and_loadable(tmp_path):
     session = CountingSession()
     session.metadata.directory = str(tmp_path)
     session.title = "t"
     provider = ScriptedProvider(tool_call("list", {}), text("done"))
     await run(session, provider)
-    # user message, step 1 (assistant), the tool result, step 2: no second save of the same state
-    assert session.__dict__["_saved_lengths"] == [1, 2, 3, 4]
+    # user message, step 1 (assistant + its tool result), step 2: no second save of the same state
+    assert session.__dict__["_saved_lengths"] == [1, 3, 4]
     loaded = await Session.load(session.id)
     assert [m.role for m in loaded.messages] == ["user", "assistant", "tool", "assistant"]
     assert loaded.tool_uses[0].name == "list" and loaded.usage.total_tokens == session.usage.total_tokens

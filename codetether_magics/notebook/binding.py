@@ -1,7 +1,8 @@
 """Per-kernel state of the magics: which notebook, which session, how often each prompt ran.
 
 The notebook's conversation lives in ``<stem>.codetether.json`` beside the notebook and is
-loaded from there on first use, so a restarted kernel continues it. ``--new`` (or
+loaded from there on first use, so a restarted kernel continues it; a large one (tens of MB)
+is continued from its tail under a new id, the full file kept beside it (``session.resume``). ``--new`` (or
 ``%codetether new``) first copies the current conversation into the data dir under its
 id, where ``%codetether list`` / ``resume ID`` and ``Session.load(id)`` find it, then
 starts a fresh one in the notebook's file.
@@ -15,6 +16,7 @@ one archive file, and an archive replaces an older copy of the same conversation
 
 from __future__ import annotations
 
+import asyncio
 import os
 import uuid
 from collections import Counter
@@ -78,7 +80,7 @@ class NotebookState:
         current = await self.current()
         if current.id == session_id:
             return current
-        resumed = await Session.load(session_id)
+        resumed = (await Session.resume(session_id)).session  # a large one: its tail, forked
         await self._own(current)
         if current.messages:
             await _archive(current)
@@ -166,9 +168,24 @@ class NotebookState:
 async def _load_or_new(location: NotebookLocation) -> Any:
     from ..session.session import Session
 
-    if location.transcript.exists() or await follow_rename(location):
-        return await Session.load_path(location.transcript)
-    return await _new_for(location)
+    if not (location.transcript.exists() or await follow_rename(location)):
+        return await _new_for(location)
+    loaded = await Session.resume_path(location.transcript)
+    if loaded.dropped == 0:
+        return loaded.session
+    # A large transcript was resumed as its tail, under a new id: the full file keeps its own id
+    # under another name in the same folder (renamed, never re-encoded), and the fork takes the
+    # notebook's file.
+    await _move_aside(location.transcript)
+    await loaded.session.save(location.transcript)
+    return loaded.session
+
+
+async def _move_aside(transcript: Path) -> None:
+    from ..session.header import read_header
+    from ..session.resume import move_aside
+
+    await asyncio.to_thread(lambda: move_aside(transcript, read_header(transcript).id))
 
 
 async def _new_for(location: NotebookLocation, model: str | None = None) -> Any:

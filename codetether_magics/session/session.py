@@ -30,7 +30,7 @@ from pydantic import Field, PrivateAttr, field_serializer
 
 from .. import _prompt_door
 from ..messages import ImageAttachment, Message, Record, ToolUse, Usage
-from . import listing, storage
+from . import listing, resume, storage
 from .bus import DEFAULT_KINDS, AgentBus
 from .files import DiskStamp, not_found
 from .metadata import ClaimProvenance, Config, ExecutionProvenance, SessionMetadata
@@ -180,6 +180,30 @@ class Session(Record):
         loaded = await asyncio.to_thread(
             lambda: storage.tail_load_file(summary.path, window, summary.id, model=cls)
         )
+        if loaded.dropped > 0:
+            loaded.session._fork()
+        return loaded
+
+    @classmethod
+    async def resume(cls, session_id: str) -> "storage.TailLoad":
+        """Load ``session_id`` to continue it: whole when small, else only its tail, forked.
+
+        A file of tens of MB or more is not decoded whole (``session.resume``): its last messages
+        are kept (``dropped`` counts the rest) and the copy gets a new id and the title
+        "<title> (continued)", so saving it never overwrites the full transcript.
+        """
+        validate_id(session_id)
+        return await cls._resume_at(lambda: storage.resolve_path(session_id), session_id)
+
+    @classmethod
+    async def resume_path(cls, path: str | os.PathLike[str]) -> "storage.TailLoad":
+        """``resume`` for the session file at ``path`` (a notebook's), bound to it when kept whole."""
+        target = Path(path).absolute()
+        return await cls._resume_at(lambda: target, None)
+
+    @classmethod
+    async def _resume_at(cls, where: Callable[[], Path], session_id: str | None) -> "storage.TailLoad":
+        loaded = await asyncio.to_thread(lambda: resume.resume_file(where(), session_id, model=cls))
         if loaded.dropped > 0:
             loaded.session._fork()
         return loaded

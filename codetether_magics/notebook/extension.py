@@ -2,7 +2,8 @@
 
 Loading registers the ``CodeTether`` magics, starts capturing images from cell outputs
 (so ``-i last`` can find a plot made before the first agent cell), and under ipykernel
-adds the input transformer that turns a ``%%codetether`` cell into a top-level ``await``.
+adds the input transformer that turns a ``%%codetether`` cell into a top-level ``await``
+and schedules the first cell's imports for when the kernel is idle (``warmup``).
 Unloading removes every one of these; loading twice is a no-op.
 """
 
@@ -12,6 +13,7 @@ from typing import Any
 
 from .cell_rewrite import RUNNER_NAME, rewrite_codetether_cell
 from .magics import CodeTether
+from .warmup import Warmup
 
 __all__ = ["is_ipykernel", "load", "unload"]
 
@@ -36,6 +38,8 @@ def load(shell: Any) -> None:
         shell.input_transformers_cleanup.append(rewrite_codetether_cell)
         magics.install_runner()
         shell.events.register("pre_run_cell", magics.install_runner)  # %reset clears user_ns
+        magics.warmup = Warmup()
+        magics.warmup.start()
 
 
 def unload(shell: Any) -> None:
@@ -43,6 +47,9 @@ def unload(shell: Any) -> None:
     if magics is None:
         return
     magics.close()
+    warmup = getattr(magics, "warmup", None)
+    if warmup is not None:
+        warmup.cancel()
     if magics.install_runner in shell.events.callbacks["pre_run_cell"]:
         shell.events.unregister("pre_run_cell", magics.install_runner)
     while rewrite_codetether_cell in shell.input_transformers_cleanup:

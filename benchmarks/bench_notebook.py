@@ -1,7 +1,10 @@
 """The notebook layer's costs, each against a baseline measured in the same run.
 
-1. ``%load_ext``: ``import codetether_magics`` + ``load_extension`` into an InteractiveShell,
-   timed inside a fresh subprocess, against ``import IPython`` timed the same way.
+1. ``%load_ext``: a whole process (start Python, create an InteractiveShell, load the
+   extension, exit) against the same process without the load; wall time, interleaved, medians.
+   Then in real kernels (jupyter_client): the first token of the first ``%%codetether`` cell a
+   second after ``%load_ext`` against the later cells of the same kernels (the imports the first
+   cell needs are warmed while the kernel is idle).
 2. First answer byte to first widget update: ``run_prompt`` (real OpenAI provider, scripted
    loopback server, words 10 ms apart) streaming into a ``LiveView`` right after its status
    line was drawn, from sending the request to the first widget change showing the answer's
@@ -37,46 +40,43 @@ from codetether_magics.testing import ScriptedModelServer, Turn
 
 from ._loopback import KEY, openai_registry
 
-LOAD_TARGET_S = 0.5  # "%load_ext ... takes well under a second"
+LOAD_TARGET_S = 0.1  # what loading may add to a kernel's start
 FIRST_UPDATE_TARGET_MS = 60.0
 FLUSH_TARGET_MS = 25.0  # at 20 flushes/s, half a core at most
 RATE = 20  # updates per second the view may send
 
-_LOAD_OURS = """
-import time
+# One whole process each way: start Python, create the shell, [load the extension], exit. The
+# same work but for the load, so the difference is what loading costs a user's kernel start.
+_SHELL = """
 from IPython.core.interactiveshell import InteractiveShell
 shell = InteractiveShell.instance()
-started = time.perf_counter()
-import codetether_magics
-shell.extension_manager.load_extension("codetether_magics")
-print(time.perf_counter() - started)
 """
-_LOAD_BASELINE = """
-import time
-started = time.perf_counter()
-import IPython
-print(time.perf_counter() - started)
+_LOAD = _SHELL + """shell.extension_manager.load_extension("codetether_magics")
 """
 
 
-def _subprocess_seconds(code: str) -> tuple[float, str]:
+def _process_seconds(code: str) -> tuple[float, str]:
+    started = time.perf_counter()
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
-    lines = done.stdout.strip().splitlines()
-    return float(lines[-1]), "\n".join(lines[:-1]) + done.stderr
+    return time.perf_counter() - started, done.stdout + done.stderr
 
 
 def _bench_load(repeats: int) -> dict[str, Any]:
-    ours_runs = [_subprocess_seconds(_LOAD_OURS) for _ in range(repeats)]
-    baseline = statistics.median(_subprocess_seconds(_LOAD_BASELINE)[0] for _ in range(repeats))
+    ours_runs, baselines = [], []
+    for _ in range(repeats):  # interleaved, so drift on a busy machine hits both alike
+        ours_runs.append(_process_seconds(_LOAD))
+        baselines.append(_process_seconds(_SHELL)[0])
     ours = statistics.median(seconds for seconds, _ in ours_runs)
+    baseline = statistics.median(baselines)
     silent = all(not printed.strip() for _, printed in ours_runs)
+    added = ours - baseline
     return {
-        "benchmark": "%load_ext codetether_magics (import + load, fresh process, median)",
-        "ours": f"{ours * 1000:.0f} ms" + ("" if silent else " (printed output!)"),
-        "baseline": f"{baseline * 1000:.0f} ms (import IPython)",
+        "benchmark": "%load_ext codetether_magics: python + IPython shell + load + exit (whole process, median)",
+        "ours": f"{ours * 1000:.0f} ms ({added * 1000:+.0f} ms)" + ("" if silent else " (printed output!)"),
+        "baseline": f"{baseline * 1000:.0f} ms (the same process without loading)",
         "ratio": round(ours / baseline, 2),
-        "target": f"< {LOAD_TARGET_S * 1000:.0f} ms, prints nothing",
-        "ok": ours < LOAD_TARGET_S and silent,
+        "target": f"+ < {LOAD_TARGET_S * 1000:.0f} ms, prints nothing",
+        "ok": added < LOAD_TARGET_S and silent,
     }
 
 
@@ -275,8 +275,52 @@ def _bench_widgets_alive(cells: int) -> dict[str, Any]:
     }
 
 
+def _first_shown(kernel: Any, code: str, word: str) -> float:
+    """Seconds from sending ``code`` to the first iopub message showing ``word``."""
+    import json
+
+    msg_id = kernel.start(code)
+    started = time.monotonic()
+    shown = kernel.collect(msg_id, 60, until=lambda run: word in json.dumps(run.messages[-1][1]["content"]))
+    kernel.collect(msg_id, 60)  # the rest of the cell, until the kernel is idle
+    return shown.messages[-1][0] - started
+
+
+def _bench_first_cell(kernels: int, cells: int = 4) -> dict[str, Any]:
+    """A real kernel: ``%load_ext``, a pause (someone typing), then agent cells; first token of each."""
+    import tempfile
+    from pathlib import Path
+
+    from tests.support.kernel import LiveKernel, kernel_env
+
+    firsts, laters = [], []
+    with tempfile.TemporaryDirectory() as folder, ScriptedModelServer() as server:
+        env = kernel_env(Path(folder), server, CODETETHER_DATA_DIR=str(Path(folder) / "data"))
+        for k in range(kernels):
+            with LiveKernel(Path(folder), env) as kernel:
+                kernel.execute("%load_ext codetether_magics")
+                time.sleep(1.0)
+                times = []
+                for i in range(cells):
+                    server.enqueue(Turn.text(f"Answer{k}x{i} and more words", chunk_delay=0.005))
+                    if k == 0 and i == 0:
+                        server.enqueue(Turn.text("A title"))  # the notebook's first turn asks for one
+                    times.append(_first_shown(kernel, f"%%codetether\nquestion {k} {i}", f"Answer{k}x{i}"))
+            firsts.append(times[0])
+            laters.append(statistics.median(times[1:]))
+    first, later = statistics.median(firsts), statistics.median(laters)
+    return {
+        "benchmark": f"first token of the first %%codetether cell after %load_ext (real kernel, {kernels} kernels)",
+        "ours": f"{first * 1000:.0f} ms",
+        "baseline": f"{later * 1000:.0f} ms (the later cells of the same kernels)",
+        "ratio": round(first / later, 2),
+        "target": "≤ 2",
+        "ok": first <= 2 * later,
+    }
+
+
 def run(quick: bool = False) -> list[dict[str, Any]]:
-    rows = [_bench_load(3 if quick else 7)]
+    rows = [_bench_load(3 if quick else 7), _bench_first_cell(2 if quick else 5)]
     rows += asyncio.run(_bench_stream(quick))
     rows += _bench_flush(256 * 1024 if quick else 1024 * 1024, 5 if quick else 9)
     rows.append(_bench_widgets_alive(20 if quick else 200))

@@ -7,7 +7,9 @@
    file whole: cold (header scan, no index) and warm (workspace index valid).
 3. Peak memory of a tail load (window 100) of a 500 MB session against a full load of
    it, each in a fresh process: peak RSS during the load minus RSS before it (Linux VmHWM,
-   reset through /proc/self/clear_refs after the imports).
+   reset through /proc/self/clear_refs after the imports). Then ``Session.resume(id)`` of it
+   (what ``%codetether resume ID`` does: the tail, forked, saved under its new id) and one
+   more save, against a tail load of the same window: time and peak memory.
 
     python -m benchmarks storage [--quick]
 """
@@ -229,16 +231,32 @@ def reset_peak():
 
 
 path, mode = Path(sys.argv[1]), sys.argv[2]
+import asyncio
+from codetether_magics.messages import Message
+from codetether_magics.session.resume import RESUME_WINDOW
 can_reset = reset_peak()
 before = status_kb("VmRSS")
 start = time.perf_counter()
+later_save = 0.0
 if mode == "tail":
     count = len(storage.tail_load_file(path, 100, model=Session).session.messages)
+elif mode == "window":  # the tail a resume keeps
+    count = len(storage.tail_load_file(path, RESUME_WINDOW, model=Session).session.messages)
+elif mode == "resume":  # %codetether resume ID: the tail, forked, saved under its new id
+    fork = asyncio.run(Session.resume(path.stem)).session
+    asyncio.run(fork.save())
+    count = len(fork.messages)
 else:
-    count = len(storage.load_file(path, model=Session).messages)
+    fork = storage.load_file(path, model=Session)
+    count = len(fork.messages)
 elapsed = time.perf_counter() - start
 peak = status_kb("VmHWM") if can_reset else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-print(peak - before, elapsed, count)
+if mode in ("resume", "full"):  # the next save of what was resumed (full: a copy, not the file)
+    fork.add_message(Message.user("and then?"))
+    started = time.perf_counter()
+    asyncio.run(fork.save(path.with_name("copy.json") if mode == "full" else None))
+    later_save = time.perf_counter() - started
+print(peak - before, elapsed, count, later_save)
 """
 
 
@@ -246,7 +264,7 @@ def _write_big(path: Path, total: int) -> int:
     """A session file of about ``total`` bytes, written piece by piece (never whole in memory)."""
     rng = random.Random(3)
     text = _text(rng, 50_000)
-    session = Session(title="big")
+    session = Session(id=path.stem, title="big")
     head = orjson.dumps(session.model_dump())
     cut = head.index(b'"messages":[') + len(b'"messages":[')
     written, count = 0, 0
@@ -261,26 +279,39 @@ def _write_big(path: Path, total: int) -> int:
     return count
 
 
-def _measure(path: Path, mode: str) -> tuple[int, float, int]:
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+def _measure(path: Path, mode: str) -> tuple[int, float, int, float]:
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "CODETETHER_DATA_DIR": str(path.parent.parent)}
     out = subprocess.run([sys.executable, "-c", _MEASURE, str(path), mode], capture_output=True, text=True,
                          env=env, check=True).stdout.split()
-    return int(out[0]) * 1024, float(out[1]), int(out[2])
+    return int(out[0]) * 1024, float(out[1]), int(out[2]), float(out[3])
 
 
 def _tail_memory(total: int) -> list[dict[str, Any]]:
     with tempfile.TemporaryDirectory() as folder:
-        path = Path(folder) / "big.json"
+        path = Path(folder) / "sessions" / "big-session.json"  # in a data dir, so resume finds it by id
+        path.parent.mkdir()
         count = _write_big(path, total)
         size = path.stat().st_size
-        tail_peak, tail_time, kept = _measure(path, "tail")
-        full_peak, full_time, loaded = _measure(path, "full")
-    assert kept == 100 and loaded == count
+        tail_peak, tail_time, kept, _ = _measure(path, "tail")
+        full_peak, full_time, loaded, full_save = _measure(path, "full")
+        window_peak, window_time, window, _ = _measure(path, "window")
+        resume_peak, resume_time, resumed, later_save = _measure(path, "resume")
+        unchanged = path.stat().st_size == size
+    assert kept == 100 and loaded == count and resumed == window and unchanged
     ratio = tail_peak / full_peak
-    return [{"benchmark": f"peak memory, tail load (window 100) of a {_size(size)} session ({count:,} messages)",
+    label = f"a {_size(size)} session ({count:,} messages)"
+    return [{"benchmark": f"peak memory, tail load (window 100) of {label}",
              "ours": f"{tail_peak / MB:.0f} MB in {tail_time:.1f} s",
              "baseline": f"{full_peak / MB:.0f} MB in {full_time:.1f} s (full load)",
-             "ratio": round(ratio, 3), "target": "≤ 0.2", "ok": ratio <= 0.2}]
+             "ratio": round(ratio, 3), "target": "≤ 0.2", "ok": ratio <= 0.2},
+            {"benchmark": f"resume of {label}: forked tail saved, then one more save (time, peak memory)",
+             "ours": f"{resume_time:.2f} s, {resume_peak / MB:.0f} MB; the next save {later_save * 1000:.0f} ms",
+             "baseline": f"{window_time:.2f} s, {window_peak / MB:.0f} MB (tail load of the same {window} "
+                         f"messages); a save after a full load {full_save * 1000:.0f} ms",
+             "ratio": round(resume_time / window_time, 2),
+             "target": "time ≤ 1.25x, memory ≤ +50 MB, next save ≤ 0.1x",
+             "ok": resume_time <= 1.25 * window_time and resume_peak <= window_peak + 50 * MB
+             and later_save <= 0.1 * full_save}]
 
 
 async def _all(quick: bool) -> list[dict[str, Any]]:

@@ -119,7 +119,8 @@ class NotebookState:
         session.metadata.directory = self.tool_root(session)
         transcript = self.location().transcript
         if session.path is None or Path(session.path).absolute() != transcript.absolute():
-            await session.save(transcript)
+            if not session.bind_path(transcript):  # nothing there yet: the turn's first save writes it
+                await session.save(transcript)
 
     async def keep_after_conflict(self, session: Any) -> SessionConflictError:
         """A live run could not save: the notebook's file changed under it (another kernel).

@@ -19,12 +19,14 @@ an import that fails is logged at debug level and retried, loudly, by the cell t
 
 from __future__ import annotations
 
-import asyncio
 import importlib
 import logging
 import sys
 import warnings
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # pragma: no cover
+    import asyncio
 
 __all__ = ["WARM_MODULES", "Warmup"]
 
@@ -69,6 +71,9 @@ class Warmup:
 
     def start(self) -> bool:
         """Schedule the imports on the running loop; False (and nothing done) when there is none."""
+        asyncio = sys.modules.get("asyncio")  # not imported: no loop can be running (and loading stays light)
+        if asyncio is None:
+            return False
         try:
             self._loop = asyncio.get_running_loop()
         except RuntimeError:

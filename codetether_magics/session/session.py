@@ -148,6 +148,19 @@ class Session(Record):
         target = Path(path).absolute()
         await asyncio.to_thread(storage.archive_file, self, target)
 
+    def bind_path(self, path: str | os.PathLike[str]) -> bool:
+        """Make ``path`` the file the next ``save()`` writes, without writing now, when no file is there
+        yet; False (nothing changed) when one is: then save there explicitly, which checks it.
+
+        A notebook's first cell binds its new session this way, so the first write of the turn is the
+        user message's save beside the model request, not one more before it.
+        """
+        target = Path(path).absolute()
+        if target.exists():
+            return False
+        storage.bind(self, target, None)
+        return True
+
     @classmethod
     async def delete(cls, session_id: str) -> Path:
         """Delete the session file of ``session_id`` (checked to hold that id); return its path."""

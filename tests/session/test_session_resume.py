@@ -79,3 +79,15 @@ async def test_move_aside_renames_without_reading_and_keeps_the_session_findable
     assert (await Session.load(session.id)).messages == session.messages  # found through the index
     transcript.write_bytes(data)
     assert resume.move_aside(transcript, session.id).name == f"analysis.codetether.{session.id}.2.json"
+
+
+async def test_bind_path_binds_only_where_no_file_is(tmp_path):
+    session = await Session.new()
+    target = tmp_path / "analysis.codetether.json"
+    assert session.bind_path(target) is True
+    assert session.path == target and not target.exists()  # nothing written yet
+    session.add_message(Message.user("hi"))
+    await session.save()
+    assert (await Session.load_path(target)).messages == session.messages
+    other = await Session.new()
+    assert other.bind_path(target) is False and other.path is None  # a file is there: save explicitly

@@ -82,3 +82,28 @@ async def test_two_processes_saving_one_session_lose_no_turn(isolated_environmen
     assert sorted(texts) == sorted(f"{name}-{i}" for name in "AB" for i in range(turns))
     for name in "AB":  # each writer's turns stay in its own order
         assert [t for t in texts if t.startswith(name)] == [f"{name}-{i}" for i in range(turns)]
+
+
+async def test_sigkill_during_agent_turns_leaves_whole_steps(isolated_environment):
+    """One save per step writes the model's tool calls and all their results together: a kill at any
+    moment leaves a file where every tool call has its result, and no turn seen before is lost."""
+    rng = random.Random(20261201)
+    session_id = "turns-crash"
+    last_count = 0
+    for _ in range(12):
+        child = _spawn("turns", session_id, data_dir=isolated_environment)
+        _wait_for_line(child, "ready")
+        time.sleep(rng.uniform(0.0, 0.3))
+        child.send_signal(signal.SIGKILL)
+        child.wait()
+        child.stdout.close()
+        child.stderr.close()
+        loaded = await Session.load(session_id)  # never torn
+        messages = loaded.messages
+        assert len(messages) >= last_count
+        last_count = len(messages)
+        calls = [part.id for m in messages if m.role == "assistant" for part in m.tool_calls]
+        results = [part.tool_call_id for m in messages if m.role == "tool" for part in m.content]
+        assert calls == results  # whole steps only: no call without its result
+        assert [use.id for use in loaded.tool_uses] == results
+    assert last_count > 0

@@ -3,6 +3,8 @@
     python -m tests.support.session_writer loop ID          # save forever, printing "saved N"
     python -m tests.support.session_writer race ID NAME N   # load, print "ready", wait for <data dir>/go,
                                                             # then N turns, reloading on conflict
+    python -m tests.support.session_writer turns ID         # agent turns forever (3 tool calls in a step,
+                                                            # then an answer) against a scripted server
 
 CODETETHER_DATA_DIR comes from the environment.
 """
@@ -58,9 +60,33 @@ async def race(session_id: str, name: str, turns: int) -> None:
     print("conflicts", conflicts, flush=True)
 
 
+async def turns_forever(session_id: str) -> None:
+    from codetether_magics.agent.loop import run_prompt
+    from codetether_magics.agent.tools.base import Tool
+    from codetether_magics.providers.openai import OpenAIProvider
+    from codetether_magics.testing import FakeRegistry, ScriptedModelServer, ToolCallStep, Turn
+
+    async def noop(args: dict) -> str:
+        await asyncio.sleep(0.002)
+        return "done " + PADDING[:2_000]
+
+    tool = Tool("noop", "does nothing", {"type": "object", "properties": {}}, noop)
+    session = await _load_or_new(session_id)
+    session.title = "turns"
+    with ScriptedModelServer() as server:
+        registry = FakeRegistry(OpenAIProvider("openai", "sk-test-turns", server.openai_base_url), "openai/m")
+        for turn in range(10_000):
+            calls = Turn([ToolCallStep("noop", {}, f"call_{turn}_{i}") for i in range(3)])
+            server.enqueue(calls, Turn.text(f"answer {turn}"))
+            await run_prompt(session, f"turn {turn} {PADDING * 5}", [], None, registry, tools=[tool])
+            print("ready" if turn == 0 else "turned", turn, flush=True)
+
+
 def main(argv: list[str]) -> None:
     if argv[0] == "loop":
         asyncio.run(save_forever(argv[1]))
+    elif argv[0] == "turns":
+        asyncio.run(turns_forever(argv[1]))
     else:
         asyncio.run(race(argv[1], argv[2], int(argv[3])))
 

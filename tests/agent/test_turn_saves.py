@@ -79,13 +79,14 @@ async def turn(session: Session, server: ScriptedModelServer, **options: Any) ->
     return result, events
 
 
-def files_for(tmp_path: Path) -> None:
+def files_for(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)  # the built-in tools work in the cwd
     for name in ("a.txt", "b.txt", "c.txt"):
         (tmp_path / name).write_text(f"{name} holds {name[0] * 3}\n")
 
 
-async def test_three_tool_calls_in_one_step_cost_one_write_per_step(tmp_path, writes):
-    files_for(tmp_path)
+async def test_three_tool_calls_in_one_step_cost_one_write_per_step(tmp_path, writes, monkeypatch):
+    files_for(tmp_path, monkeypatch)
     spy = writes()
     session = await Session.new(tmp_path)  # first turn: the heuristic title, then the model's one
     turns = [three_reads(), Turn.text("All three read.", expect_tool_result="ccc"), Turn.text("Reading files")]
@@ -101,8 +102,8 @@ async def test_three_tool_calls_in_one_step_cost_one_write_per_step(tmp_path, wr
     assert saved["title"] == "Reading files" and len(saved["tool_uses"]) == 3
 
 
-async def test_later_turns_write_once_for_the_message_and_once_per_step(tmp_path, writes):
-    files_for(tmp_path)
+async def test_later_turns_write_once_for_the_message_and_once_per_step(tmp_path, writes, monkeypatch):
+    files_for(tmp_path, monkeypatch)
     session = await Session.new(tmp_path)
     session.title = "known"
     spy = writes()
@@ -127,8 +128,8 @@ async def test_the_first_text_streams_while_the_user_message_is_still_being_save
     assert [m.role for m in (await Session.load(session.id)).messages] == ["user", "assistant"]
 
 
-async def test_a_failed_save_of_the_user_message_ends_the_turn_with_its_error(tmp_path, writes):
-    files_for(tmp_path)
+async def test_a_failed_save_of_the_user_message_ends_the_turn_with_its_error(tmp_path, writes, monkeypatch):
+    files_for(tmp_path, monkeypatch)
     spy = writes(first_error=OSError(28, "No space left on device"))
     session = await Session.new(tmp_path)
     session.title = "full disk"

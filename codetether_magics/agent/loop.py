@@ -26,11 +26,9 @@ placeholders. A context-length error from the provider re-derives it keeping the
 then 1 messages (plus the summary), one call each, before the error reaches the caller; events
 ``compaction_started``, ``compaction_completed`` and ``context_truncated`` say what happened.
 
-Saves: one for the user message, written beside the first model call (not before it: the
-first streamed text does not wait for a transcript-sized write), one at the end of every step
-(after its tool calls) and one after the title call (``save=False`` skips them, e.g. for replay
-on an in-memory copy). On cancellation what streamed so far is kept (tool calls that never ran
-are left out or get an 'interrupted' result), the session is saved and ``CancelledError`` propagates.
+Saves: the user message beside the first model call (the first text never waits for it), then
+once per step, tool calls included, and after the title call (``save=False``: none, e.g. replay). A
+cancelled turn keeps what streamed (never-run tool calls get an 'interrupted' result), saves, re-raises.
 """
 
 from __future__ import annotations
@@ -299,24 +297,18 @@ class _Turn:
             outcome = await self.call_model(prefix, save_beside=step == 1)
             self.stream = None
             message = await self.record_step(step, outcome, prefix)
+            await self.runner.run_calls(message.tool_calls, step)  # none when the answer was cut
+            await self.save()  # once per step, its tool calls included
             if outcome.cut is not None:
-                await self.save()
                 await self.sink.emit(ErrorEvent(
                     message=f"The model's answer was cut off mid-stream ({outcome.cut}); what arrived is kept."))
                 return self.turn_text()
-            if message.tool_calls:
-                await self.runner.run_calls(message.tool_calls, step)
-            await self.save()  # once per step, its tool calls included
             if not message.tool_calls:
                 return self.turn_text()
         return await self.step_limit_note()
 
     async def call_model(self, prefix: str, save_beside: bool = False) -> StreamOutcome:
-        """One step's model call; a context-length error is answered with shorter requests (6, 3, 1).
-
-        ``save_beside``: save the session (the user's message) while the first request streams; the
-        budget has derived the request (and stored any summary) before, so the save sees no change.
-        """
+        """One model call (``save_beside``: with the save of the turn's start); context-length errors: 6, 3, 1."""
         derived = await self.budget.derive(self.session.messages, self.context)
         while True:
             request = self.request(derived)
@@ -325,11 +317,9 @@ class _Turn:
             self.stream = StepStream(self.provider, self.sink, retry_delays=self.retry_delays, sleep=self.sleep)
             call = self.stream.run(request, prefix)
             try:
-                if save_beside:
-                    save_beside = False
-                    return await call_beside_save(call, self.save())
-                return await call
+                return await (call_beside_save(call, self.save()) if save_beside else call)
             except ContextLengthError as exc:
+                save_beside = False  # that save is done: the shorter requests go alone
                 derived = await self.shorter(derived, exc)
 
     async def shorter(self, derived: Derived, error: ContextLengthError) -> Derived:

@@ -51,6 +51,24 @@ WARM_MODULES = (
 )
 
 
+def _exercise_session() -> None:
+    """The first session made and encoded builds pydantic's serialisers for its lists (a few ms)."""
+    from ..session.codec import encode_session
+    from ..session.metadata import ExecutionProvenance
+    from ..session.session import Session
+
+    session = Session()
+    session.metadata.provenance = ExecutionProvenance.for_session(session.id, session.agent)
+    encode_session(session)
+
+
+def _exercise_markdown() -> None:
+    """The first render builds the Markdown parser."""
+    from .render import markdown_to_html
+
+    markdown_to_html("*warm*")
+
+
 def _load_ca_bundle() -> None:
     """The first client loads the CA bundle (~15 ms); the context is cached by the bundle's path."""
     import os
@@ -65,7 +83,7 @@ class Warmup:
 
     def __init__(self, modules: tuple[str, ...] = WARM_MODULES) -> None:
         self.pending: list[Any] = [name for name in modules if name not in sys.modules]
-        self.pending.append(_load_ca_bundle)
+        self.pending += [_load_ca_bundle, _exercise_session, _exercise_markdown]
         self._handle: asyncio.Handle | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 

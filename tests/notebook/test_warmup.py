@@ -46,7 +46,7 @@ async def test_one_import_per_turn_of_the_loop_then_done(monkeypatch, caplog):
         for _ in range(10):
             await asyncio.sleep(0)
     assert order[:2] == ["first", "other work"]  # the loop ran other callbacks between imports
-    assert imported == ["first", "broken", "third"] and order[-1] == "ca" and ahead.done
+    assert imported == ["first", "broken", "third"] and "ca" in order and ahead.done
     assert "warming up broken failed" in caplog.text
 
 

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
 from .cell_log import CellLog, CellRecord
+from .namespace import visible_variables
 from .redact import redact
 
 __all__ = ["FOOTER", "HEADER", "CellRender", "NotebookContext", "TurnContext", "estimate_tokens", "render_cell"]
@@ -109,8 +110,6 @@ class NotebookContext:
         return TurnContext(redact(text), commit)
 
     def _namespace(self) -> dict[str, Any]:
-        from .kernel_tools import visible_variables  # the agent's modules load on the first run, not at %load_ext
-
         return visible_variables(self.shell.user_ns, getattr(self.shell, "user_ns_hidden", {}))
 
 

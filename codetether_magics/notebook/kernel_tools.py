@@ -8,11 +8,11 @@ attributes of objects the user already has and never imports pandas or numpy its
 from __future__ import annotations
 
 import asyncio
-import types
-from typing import Any, Mapping
+from typing import Any
 
 from ..agent.tools.base import Tool, ToolResult
 from ..errors import ToolError
+from .namespace import visible_variables
 from .pyexec import run_code
 
 __all__ = ["describe_value", "notebook_tools", "python_tool", "variables_tool", "visible_variables"]
@@ -20,8 +20,6 @@ __all__ = ["describe_value", "notebook_tools", "python_tool", "variables_tool", 
 MAX_VARIABLES = 200
 MAX_COLUMNS = 50
 PREVIEW_CHARS = 120
-# IPython's own names in every user namespace.
-_IPYTHON_NAMES = frozenset({"In", "Out", "exit", "quit", "get_ipython", "open"})
 
 
 def notebook_tools(shell: Any) -> list[Tool]:
@@ -84,18 +82,6 @@ def variables_tool(shell: Any) -> Tool:
         handler=handler,
         read_only=True,
     )
-
-
-def visible_variables(user_ns: Mapping[str, Any], hidden: Mapping[str, Any]) -> dict[str, Any]:
-    """What ``%whos`` would list: the user's names, not IPython's, modules or private ones."""
-    return {
-        name: value
-        for name, value in user_ns.items()
-        if not name.startswith("_")
-        and name not in _IPYTHON_NAMES
-        and not (name in hidden and hidden[name] is value)
-        and not isinstance(value, types.ModuleType)
-    }
 
 
 def describe_value(name: str, value: Any, *, detailed: bool = False) -> str:

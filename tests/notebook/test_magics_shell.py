@@ -88,7 +88,7 @@ def test_load_is_silent_fast_and_defers_heavy_imports(tmp_path: Path):
         "start = time.perf_counter()\n"
         "ip.run_line_magic('load_ext', 'codetether_magics')\n"
         "elapsed = time.perf_counter() - start\n"
-        "heavy = [m for m in ('httpx', 'ipywidgets', 'hvac', 'markdown_it') if m in sys.modules]\n"
+        "heavy = [m for m in ('httpx', 'ipywidgets', 'hvac', 'markdown_it', 'pydantic') if m in sys.modules]\n"
         "sys.__stdout__.write(f'RESULT {elapsed:.3f} {heavy}\\n')\n"
     )
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=tmp_path, check=True)

@@ -25,9 +25,6 @@ Saving is off (``save=False``): storage has its own benchmark (bench_storage.py)
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import subprocess
-import sys
 import tempfile
 import time
 from typing import Any
@@ -39,7 +36,7 @@ from codetether_magics.agent.tools.base import Tool
 from codetether_magics.session.session import Session
 from codetether_magics.testing import Turn
 
-from ._loopback import KEY, openai_registry
+from ._loopback import KEY, ServerProcess, openai_registry, server_process
 
 PER_EVENT_TARGET_US = 50.0  # loop overhead per streamed event
 PER_STEP_TARGET_MS = 5.0  # loop overhead per step (model call + tool call), beyond the raw stream
@@ -52,33 +49,7 @@ async def _noop(args: dict[str, Any]) -> str:
 NOOP_TOOL = Tool("noop", "does nothing", {"type": "object", "properties": {}}, _noop, read_only=True)
 
 
-class _ServerProcess:
-    """The scripted server's CLI in a subprocess; turns are queued over its control endpoint."""
-
-    def __init__(self, process: subprocess.Popen, url: str) -> None:
-        self.process = process
-        self.url = url
-        self.openai_base_url = url + "/v1"
-
-    def enqueue(self, *turns: Turn) -> None:
-        httpx.post(self.url + "/_scripted/turns", json=[t.to_dict() for t in turns], timeout=10).raise_for_status()
-
-
-@contextlib.contextmanager
-def _server_process():
-    command = [sys.executable, "-m", "codetether_magics.testing.scripted_server"]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
-    try:
-        url = process.stdout.readline().strip()  # the CLI prints its URL first
-        if not url.startswith("http"):
-            raise RuntimeError(f"scripted server did not start (printed {url!r})")
-        yield _ServerProcess(process, url)
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
-
-
-async def _raw_read(client: httpx.AsyncClient, server: _ServerProcess, responses_api: bool = False) -> int:
+async def _raw_read(client: httpx.AsyncClient, server: ServerProcess, responses_api: bool = False) -> int:
     if responses_api:
         path, body = "/responses", {"model": "gpt-5", "input": "hi", "stream": True}
     else:
@@ -131,7 +102,7 @@ async def _measure(quick: bool) -> list[dict[str, Any]]:
     answer = [Turn.text(" ".join(f"w{i}" for i in range(chunks)))]
     tool_turn = [Turn.tool_call("noop", {}, id=f"call_{i}") for i in range(steps)] + [Turn.text("done")]
     rows = []
-    with tempfile.TemporaryDirectory() as tmp, _server_process() as server:
+    with tempfile.TemporaryDirectory() as tmp, server_process() as server:
         async with httpx.AsyncClient(timeout=30.0) as client:
             await _time_raw(client, server, answer)  # warm up the connection and the code paths
             await _time_loop(client, server, answer, tmp)

@@ -32,8 +32,8 @@ from codetether_magics.session import files, storage
 from codetether_magics.session.session import Session
 from codetether_magics.testing import ToolCallStep, Turn
 
-from ._loopback import openai_registry
-from .bench_agent import NOOP_TOOL, _server_process
+from ._loopback import openai_registry, server_process
+from .bench_agent import NOOP_TOOL
 
 MB = 1_000_000
 FIRST_TEXT_SLACK_MS = 10.0  # what a 30 MB history may add to the first text (one save: ~100+ ms)
@@ -128,7 +128,7 @@ async def _writes_row(client: httpx.AsyncClient, server: Any, folder: str, size:
 
 async def _all(quick: bool) -> list[dict[str, Any]]:
     size = (5 if quick else 30) * MB
-    with tempfile.TemporaryDirectory() as folder, _server_process() as server:
+    with tempfile.TemporaryDirectory() as folder, server_process() as server:
         previous = os.environ.get("CODETETHER_DATA_DIR")
         os.environ["CODETETHER_DATA_DIR"] = folder
         try:

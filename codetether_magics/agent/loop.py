@@ -55,7 +55,7 @@ from ..session.session import DEFAULT_MAX_STEPS, Session, SessionResult
 from ..session.subcall import resolve_subcall_provider
 from .context import RETRY_KEEP, Derived, RequestBudget, context_window
 from .context.derive import attach_extra
-from .beside import call_beside_save
+from .save_beside import call_beside_save
 from .model_call import StepStream, StreamOutcome
 from .cost_guard import CostGuard
 from .prompts import default_system_prompt

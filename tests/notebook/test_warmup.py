@@ -66,3 +66,12 @@ def test_modules_already_imported_are_skipped():
     assert "asyncio" in sys.modules
     assert [step for step in Warmup(("asyncio", "not_yet_imported_mod")).pending if isinstance(step, str)] == [
         "not_yet_imported_mod"]
+
+
+def test_every_exercise_step_runs():
+    """The steps after the imports call into other modules: one that moved must fail here, not
+    silently in a kernel (the warm-up only logs at debug level)."""
+    steps = [step for step in Warmup(()).pending if not isinstance(step, str)]
+    assert len(steps) == 3
+    for step in steps:
+        step()

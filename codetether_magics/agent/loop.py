@@ -317,7 +317,7 @@ class _Turn:
             self.stream = StepStream(self.provider, self.sink, retry_delays=self.retry_delays, sleep=self.sleep)
             call = self.stream.run(request, prefix)
             try:
-                return await (call_beside_save(call, self.save()) if save_beside else call)
+                return await (call_beside_save(call, self.session, self.save_enabled) if save_beside else call)
             except ContextLengthError as exc:
                 save_beside = False  # that save is done: the shorter requests go alone
                 derived = await self.shorter(derived, exc)

@@ -6,8 +6,9 @@ it, the request goes out at once and the save writes while the model thinks
 (docs/design.md, "Saves").
 
 The two must still end together before the step changes the session (the save thread reads
-it): ``call_beside_save`` waits for both. A failed save surfaces (and stops the call: a turn
-that cannot be kept should not run tools); a failed call wins over a failed save, which is
+it): ``call_beside_save`` waits for both. A save that would conflict with another writer is
+found before the request (a stat); a failed save surfaces (and stops the call: a turn that
+cannot be kept should not run tools); a failed call wins over a failed save, which is
 logged and retried by the turn's own save on the way out. On cancellation the save is waited
 out too, because its thread keeps writing whatever happens to the awaiting task, and the
 next save of the same file must not start before it ends.
@@ -17,7 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any, Awaitable, Coroutine, TypeVar
+from typing import Any, Coroutine, TypeVar
 
 __all__ = ["call_beside_save", "wait_out"]
 
@@ -41,10 +42,22 @@ def _failure(future: "asyncio.Future[Any]") -> BaseException | None:
     return None if future.cancelled() else future.exception()
 
 
-async def call_beside_save(call: Coroutine[Any, Any, T], save: Awaitable[Any]) -> T:
-    """Run the model ``call`` and the ``save`` at once (the call first); return the call's result."""
+async def call_beside_save(call: Coroutine[Any, Any, T], session: Any, enabled: bool = True) -> T:
+    """Run the model ``call`` and ``session.save()`` at once (the call first); return the call's result.
+
+    First ``session.check_save()``: a save that would conflict with another writer fails in a stat,
+    before the request is paid for. ``enabled`` False: the call alone.
+    """
+    if enabled:
+        try:
+            await session.check_save()
+        except BaseException:
+            call.close()  # never started
+            raise
+    else:
+        return await call
     task = asyncio.ensure_future(call)  # first, so the request is built and sent before the save competes
-    pending = asyncio.ensure_future(save)
+    pending = asyncio.ensure_future(session.save())
     try:
         await asyncio.wait({task, pending}, return_when=asyncio.FIRST_EXCEPTION)
     except asyncio.CancelledError:

@@ -148,6 +148,10 @@ class Session(Record):
         target = Path(path).absolute()
         await asyncio.to_thread(storage.archive_file, self, target)
 
+    async def check_save(self) -> None:
+        """Raise the ``SessionConflictError`` that ``save()`` (to the bound file) would, without writing."""
+        await asyncio.to_thread(lambda: storage.check_save(self, storage.save_target(self, None)))
+
     def bind_path(self, path: str | os.PathLike[str]) -> bool:
         """Make ``path`` the file the next ``save()`` writes, without writing now, when no file is there
         yet; False (nothing changed) when one is: then save there explicitly, which checks it.

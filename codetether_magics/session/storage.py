@@ -38,7 +38,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .session import Session  # a type only: session.py imports this module
 
 __all__ = [
-    "SessionSummary", "TailLoad", "archive_file", "bind", "delete_file", "load_file", "resolve_path",
+    "SessionSummary", "TailLoad", "archive_file", "bind", "check_save", "delete_file", "load_file", "resolve_path",
     "save_file", "save_target", "tail_load_file",
 ]
 
@@ -190,6 +190,15 @@ def save_file(session: "Session", path: Path, replaces: "Session | None" = None)
         return _save_locked(session, path, expected)
     except OSError as exc:
         raise unwritable(path, exc) from None
+
+
+def check_save(session: "Session", path: Path) -> None:
+    """Raise now the ``SessionConflictError`` that ``save_file`` would (a stat and 256 bytes read,
+    no encoding): a turn whose save beside its request would fail is stopped before the request."""
+    expected = session._disk_stamp if session._path == path else None
+    on_disk = stamp_of(path)
+    if on_disk is not None and on_disk != expected:
+        raise _conflict(path, known=expected is not None)
 
 
 def _save_locked(session: "Session", path: Path, expected: DiskStamp | None) -> bool:

@@ -182,3 +182,27 @@ async def test_an_interrupt_during_the_first_save_leaves_a_consistent_file(tmp_p
     saved = await Session.load(session.id)
     assert [m.role for m in saved.messages] == ["user", "assistant"]
     assert saved.messages[1].text.startswith("word0") and "[interrupted by the user]" in saved.messages[1].text
+
+
+async def test_a_save_that_would_conflict_stops_the_turn_before_its_request(tmp_path, writes):
+    from codetether_magics.errors import SessionConflictError
+
+    session = await Session.new(tmp_path)
+    session.title = "two writers"
+    await session.save()
+    other = await Session.load(session.id)
+    other.add_message(_user("the other writer's turn"))
+    await other.save()  # the file changed under ``session``
+    spy = writes()
+    with ScriptedModelServer([Turn.text("never asked")]) as server:
+        with pytest.raises(SessionConflictError, match="changed by another writer"):
+            await turn(session, server, message="mine")
+        assert server.model_requests == []  # found by a stat, before any token was paid for
+    assert spy.paths == []
+    assert [m.text for m in (await Session.load(session.id)).messages] == ["the other writer's turn"]
+
+
+def _user(text: str) -> Any:
+    from codetether_magics.messages import Message
+
+    return Message.user(text)

@@ -37,6 +37,8 @@ WARM_MODULES = (
     "codetether_magics.notebook.cell",  # the tools, the view, pydantic models, ipywidgets
     "codetether_magics.agent.loop",  # reached through the prompt door, so imported on the first prompt
     "codetether_magics.notebook.binding",
+    "codetether_magics.notebook.mcp_tools",  # the MCP manager (no server is started)
+    "codetether_magics.agent.mcp.manager",
     "concurrent.futures.thread",  # saves and loads run in worker threads
     "codetether_magics.providers.registry",
     "codetether_magics.providers.vault",  # hvac + requests
@@ -63,10 +65,11 @@ def _exercise_session() -> None:
 
 
 def _exercise_markdown() -> None:
-    """The first render builds the Markdown parser."""
-    from .render import markdown_to_html
+    """The first render builds the Markdown parser and the code highlighter."""
+    from .view.markdown import highlight_code, markdown_to_html
 
-    markdown_to_html("*warm*")
+    markdown_to_html("*warm* $x$")
+    highlight_code("x = 1", "python")
 
 
 def _load_ca_bundle() -> None:

@@ -70,7 +70,7 @@ async def turns_forever(session_id: str) -> None:
         await asyncio.sleep(0.002)
         return "done " + PADDING[:2_000]
 
-    tool = Tool("noop", "does nothing", {"type": "object", "properties": {}}, noop)
+    tool = Tool("noop", "does nothing", {"type": "object", "properties": {}}, noop, read_only=True)
     session = await _load_or_new(session_id)
     session.title = "turns"
     with ScriptedModelServer() as server:

@@ -77,7 +77,7 @@ async def test_a_catastrophic_grep_pattern_ends_with_an_error_within_its_time_li
             await call(root, "grep", pattern=REDOS)
         times.append(time.monotonic() - started)
     print(f"ReDoS grep: {tries} tries, {tries} ended with the error, slowest {max(times):.2f} s")
-    assert max(times) < GREP_TIME_LIMIT + 2
+    assert max(times) < GREP_TIME_LIMIT + 4  # the bound plus a loaded machine starting and reaping the worker
     assert children() == set()  # every worker was killed and reaped
     assert "src.py:2: VALUE = 1" in await call(root, "grep", pattern="VALUE")  # and grep still works
 
@@ -285,11 +285,13 @@ async def test_a_threaded_tool_past_its_time_limit_ends_with_an_error():
             common.checkpoint()
             time.sleep(0.01)
 
-    threads_before, started = threading.active_count(), time.monotonic()
+    started = time.monotonic()
     with pytest.raises(ToolError, match="`endless` stopped after 0.2 s without finishing"):
         await common.run_in_thread("endless", endless, {}, limit=0.2)
     assert time.monotonic() - started < 1.0
-    assert threading.active_count() <= threads_before  # the thread ended with its error
+    # The tool's own thread ended with its error. (Counting all threads was flaky under load:
+    # other tests' event loops and child watchers start and end threads of their own meanwhile.)
+    assert [t for t in threading.enumerate() if t.name == "codetether-tool-endless"] == []
 
 
 # -- bash and python: output bounded while they run, killed on interrupt ------------------------

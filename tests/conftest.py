@@ -15,3 +15,20 @@ def isolated_environment(tmp_path, monkeypatch):
     monkeypatch.setenv("CODETETHER_DATA_DIR", str(data_dir))
     monkeypatch.setenv("CODETETHER_CONFIG", str(tmp_path / "no-config.toml"))
     return data_dir
+
+
+@pytest.fixture
+def shell(tmp_path, monkeypatch):
+    """The process's one IPython shell with the extension loaded, working in ``tmp_path`` (where the
+    fallback notebook, its transcript and any ``mcp.json`` land); unloaded afterwards (which stops MCP
+    servers), and any ``%config CodeTether`` forgotten, since that config is shared by every shell test."""
+    from IPython.core.interactiveshell import InteractiveShell
+
+    from codetether_magics import load_ipython_extension, unload_ipython_extension
+
+    monkeypatch.chdir(tmp_path)
+    ip = InteractiveShell.instance()
+    load_ipython_extension(ip)
+    yield ip
+    unload_ipython_extension(ip)
+    ip.config.pop("CodeTether", None)

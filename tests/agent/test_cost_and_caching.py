@@ -7,9 +7,7 @@ from pathlib import Path
 
 import pytest
 from IPython.core.error import UsageError
-from IPython.core.interactiveshell import InteractiveShell
 
-from codetether_magics import load_ipython_extension, unload_ipython_extension
 from codetether_magics.events import ErrorEvent, UsageReportEvent
 from codetether_magics.agent.loop import run_prompt
 from codetether_magics.agent.tools.base import Tool
@@ -187,13 +185,6 @@ def test_think_and_budget_options_parse_and_are_checked():
         parse_cell_options("--budget -1")
 
 
-@pytest.fixture
-def shell(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    monkeypatch.chdir(tmp_path)
-    ip = InteractiveShell.instance()
-    load_ipython_extension(ip)
-    yield ip
-    unload_ipython_extension(ip)
 
 
 def test_a_cell_with_think_and_budget(shell, tmp_path, monkeypatch, capsys):

@@ -3,13 +3,10 @@ line for the budget's events, and the counts in ``%codetether usage``."""
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import pytest
-from IPython.core.interactiveshell import InteractiveShell
 from traitlets import TraitError
 
-from codetether_magics import load_ipython_extension, unload_ipython_extension
 from codetether_magics.agent.context import BUDGET_SHARE
 from codetether_magics.events import (CompactionCompletedEvent, CompactionStartedEvent, ContextTruncatedEvent,
                                             SessionEventAdapter)
@@ -21,14 +18,6 @@ KEY = "sk-test-notebook-budget-91c3"
 LONG = "Fit a model to the sales data and explain the residual plot in detail, step by step. " * 12
 
 
-@pytest.fixture
-def shell(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    monkeypatch.chdir(tmp_path)
-    ip = InteractiveShell.instance()
-    load_ipython_extension(ip)
-    yield ip
-    unload_ipython_extension(ip)
-    ip.config.pop("CodeTether", None)
 
 
 def test_a_small_window_set_in_the_notebook_keeps_every_request_in_budget(shell, monkeypatch, capsys):

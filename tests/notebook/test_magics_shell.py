@@ -29,14 +29,6 @@ def get_ipython() -> InteractiveShell:
     return InteractiveShell.instance()
 
 
-@pytest.fixture
-def shell(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    monkeypatch.chdir(tmp_path)  # the fallback notebook name lands here
-    ip = get_ipython()
-    load_ipython_extension(ip)
-    yield ip
-    unload_ipython_extension(ip)
-    ip.config.pop("CodeTether", None)  # %config lands in the shared shell's config: forget it
 
 
 @pytest.fixture

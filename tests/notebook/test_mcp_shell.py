@@ -7,19 +7,10 @@ from pathlib import Path
 
 import pytest
 from IPython.core.error import UsageError
-from IPython.core.interactiveshell import InteractiveShell
 
-from codetether_magics import load_ipython_extension, unload_ipython_extension
 from tests.support.mcp import pid_alive, stdio_entry, wait_for, write_config
 
 
-@pytest.fixture
-def shell(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    monkeypatch.chdir(tmp_path)  # the fallback notebook (and so mcp.json) is here
-    ip = InteractiveShell.instance()
-    load_ipython_extension(ip)
-    yield ip
-    unload_ipython_extension(ip)  # stops the servers
 
 
 def test_help_names_the_mcp_subcommand(shell, capsys):

@@ -136,9 +136,14 @@ class CellRun:
             turn = find_recorded_turn(session, self.prompt, occurrence)
             replaying = [call.name for m in (turn.assistant_messages if turn else []) for call in m.tool_calls]
         try:
-            return await self.magics.mcp.tools(replaying)
+            return await self.magics.mcp.tools(replaying, consent=self._allows_mcp())
         except McpConfigError as exc:
             raise UsageError(f"%%codetether: {redact(str(exc))}") from None
+
+    def _allows_mcp(self) -> bool:
+        """The cell allows MCP tools (or every tool): consent to start an ``mcp.json`` beside the notebook."""
+        names = {name.strip() for value in self.options.allow for name in value.split(",")}
+        return self.magics.auto_approve or any(n in ("all", "mcp") or n.startswith("mcp__") for n in names)
 
     def _tools(self, session: Any, mcp_tools: list[Any]) -> tuple[list[Any], Any]:
         directory = self.magics.state.tool_root(session)

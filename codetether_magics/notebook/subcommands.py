@@ -165,6 +165,7 @@ def mcp(magics: Any, args: list[str]) -> None:
     servers = magics.mcp
     manager = servers.manager()
     if manager is not None and args:
+        servers.trust()  # typing it is the consent a config beside the notebook needs
         if args[0] == "start":
             manager.start_sync()
         else:

@@ -138,7 +138,9 @@ def test_a_replay_starts_no_server_for_a_call_it_does_not_run(tmp_path: Path):
     turns = [Turn.tool_call("mcp__echo__add", {"a": 1, "b": 2}),
              Turn.text("I may not run it.", expect_tool_result="needs approval"), Turn.text("Add")]
     with ScriptedModelServer(turns) as server:
-        recorded = run_notebook(make_notebook(*cells), tmp_path, kernel_env(tmp_path, server))
+        # Recorded by someone who chose the file (a folder's own mcp.json would not start unasked).
+        chosen = kernel_env(tmp_path, server, CODETETHER_MCP_CONFIG=str(tmp_path / "mcp.json"))
+        recorded = run_notebook(make_notebook(*cells), tmp_path, chosen)
         assert server.errors == []
     pid_file.unlink()
     write_config(tmp_path / "mcp.json", {"echo": {"command": "no-such-program-4711"}})

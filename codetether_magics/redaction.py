@@ -9,6 +9,13 @@ One rule for the whole package, in two halves:
   ``*PASSWORD``): their values are secrets too, wherever they came from (a key the user
   put in ``os.environ`` that no provider uses still must not reach an output).
 
+- Credentials in plain sight: a value written right after a credential-like name
+  (``%env OPENAI_API_KEY=sk-...``, ``os.environ["GITHUB_TOKEN"] = "..."``, ``api_key="..."``,
+  ``Authorization: Bearer ...``) and the shapes of well-known keys (``sk-...``, ``AKIA...``,
+  ``ghp_...``). Nothing need hold them any more: a key replaced by the right one, or deleted from
+  the environment after use, still sits in a cell's source, and the notebook context sends the
+  cells' sources and outputs to the model.
+
 ``redact(text)`` replaces all of them. Servers echo keys in error bodies, a tool's output can
 print ``os.environ``, and a Vault 403 body may quote the token: every error, event, output and
 log line of the package passes through here (``ScrubbingFilter`` for log records).
@@ -35,6 +42,12 @@ REDACTED = "[redacted]"
 MIN_SECRET_LENGTH = 8  # shorter values would redact ordinary words ("true", "json") everywhere
 _SECRET_NAME = re.compile(r"(API_KEY|_TOKEN|_SECRET|PASSWORD)$|^VAULT_TOKEN$", re.IGNORECASE)
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_ASSIGNED = re.compile(  # NAME=VALUE, NAME: VALUE, ["NAME"] = "VALUE", Authorization: Bearer VALUE
+    r"""(\b[\w-]*(?:api[_-]?key|token|secret|password|passwd|authorization)\b["']?\]?\s*[=:]\s*"""
+    r"""["']?(?:bearer\s+|basic\s+|token\s+)?)(?!\[redacted\])([^\s"',;)}\]]{8,})""", re.IGNORECASE)
+_KEY_SHAPES = re.compile(
+    r"\b(?:sk-[A-Za-z0-9_-]{20,}|AKIA[0-9A-Z]{16}|(?:gh[pousr]_|github_pat_)[A-Za-z0-9_]{30,}"
+    r"|xox[abprs]-[A-Za-z0-9-]{10,}|AIza[0-9A-Za-z_-]{35}|hf_[A-Za-z0-9]{30,}|glpat-[A-Za-z0-9_-]{20,})")
 
 _lock = threading.Lock()
 _known: set[str] = set()
@@ -69,7 +82,8 @@ def redact(text: str, environ: Mapping[str, str] | None = None, *, extra: Iterab
     for value in values:
         if value in text:
             text = text.replace(value, REDACTED)
-    return text
+    text = _ASSIGNED.sub(lambda m: m.group(1) + REDACTED, text)
+    return _KEY_SHAPES.sub(REDACTED, text)
 
 
 def check_credential(value: str | None, source: str, *, secret: bool = True) -> str | None:

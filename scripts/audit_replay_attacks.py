@@ -147,8 +147,8 @@ def markdown_exfil(checkout: Path, root: Path) -> bool:
     if nb is None:
         return True
     html = markdown_it.MarkdownIt("commonmark", {"html": True}).render(markdown(nb.cells[2]))
-    return bool(re.search(r"<(img|image|svg)[^>]*(src|href)=\"(?!data:)", html) or "javascript:" in html.replace(
-        "javascript:alert(1)</", ""))  # a javascript: URL as shown text is harmless, as an href it is not
+    # A javascript: URL shown as text is harmless; as a link's target it is not.
+    return bool(re.search(r"<(img|image|svg)[^>]*(src|href)=\"(?!data:)", html) or 'href="javascript:' in html)
 
 
 def redos_grep(checkout: Path, root: Path) -> bool:

@@ -411,6 +411,26 @@ async def test_the_approval_prompt_shows_controls_as_escapes_and_the_code_once()
     assert await asyncio.wait_for(task, timeout=2) is False
 
 
+@pytest.mark.parametrize("hidden", ["\u2028", "\u2029", "\xad", "\u180e", "\u3164", "\u115f", "\uffa0", "\u034f",
+                                    "\U000e0041", "\u2066", "\u200b", "\x85"])
+async def test_the_approval_prompt_shows_invisible_characters_as_escapes(hidden):
+    # A Hangul filler is a valid, blank Python name; a line separator breaks the line in a browser
+    # but not in Python; tag characters carry invisible text: none may hide in what is approved.
+    code = f"cmd{hidden} = 'rm -rf ~'  # tidy\nimport os; os.system(cmd{hidden})"
+    view = LiveView(clock=FakeClock())
+    view.on_event(ToolCallStartEvent(tool_call_id="c1", name="python", arguments=json.dumps({"code": code})))
+    task = asyncio.create_task(view.ask_approval(
+        ApprovalRequest(tool_call_id="c1", name="python", arguments={"code": code})))
+    await asyncio.sleep(0)
+    shown = view.shown_html()
+    text = html.unescape(re.sub(r"<[^>]+>", "", shown))
+    escape = f"\\U{ord(hidden):08x}" if ord(hidden) > 0xFFFF else (
+        f"\\x{ord(hidden):02x}" if ord(hidden) < 0x100 else f"\\u{ord(hidden):04x}")
+    assert hidden not in html.unescape(shown) and text.count(escape) == 2
+    view.buttons.children[1].click()
+    assert await asyncio.wait_for(task, timeout=2) is False
+
+
 def test_long_streamed_thinking_is_not_parsed_again_on_every_flush():
     clock = FakeClock()
     view = LiveView(clock=clock)

@@ -33,14 +33,20 @@ _LINK_SCHEMES = ("http://", "https://", "mailto:")
 _IMAGE_DATA = re.compile(r"data:image/(png|jpeg|gif|webp);", re.IGNORECASE)
 
 # C0 controls but tab and newline, DEL, C1 controls, bidi embeddings/overrides/isolates and
-# marks, and zero-width characters that hide text.
+# marks, zero-width characters that hide text, line and paragraph separators (a browser breaks
+# the line there, Python does not: a comment would seem to end), the soft hyphen and the Mongolian
+# vowel separator (invisible), Hangul fillers (blank yet valid in a Python name: `os.system(<U+3164>)`),
+# the combining grapheme joiner and tag characters (invisible text smuggled inside a string).
 _CONTROLS = re.compile(
-    "[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]"
+    "[\x00-\x08\x0b-\x1f\x7f-\x9f\xad\u034f\u061c\u115f\u1160\u180e\u200b-\u200f\u2028\u2029"
+    "\u202a-\u202e\u2060-\u2069\u3164\ufeff\uffa0\U000e0000-\U000e007f]"
 )
 
 
 def _escape_control(match: re.Match[str]) -> str:
     code = ord(match.group())
+    if code > 0xFFFF:
+        return f"\\U{code:08x}"
     return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
 
 

@@ -41,9 +41,12 @@ def assert_clean(*texts: str) -> None:
 
 
 def config_with(tmp_path: Path, server: ScriptedModelServer, protocol: str = "openai") -> Path:
-    base = server.openai_base_url if protocol == "openai" else server.anthropic_base_url
+    """``protocol``: openai, anthropic, or responses (OpenAI's Responses API)."""
+    base = server.anthropic_base_url if protocol == "anthropic" else server.openai_base_url
+    api = 'api = "responses"\n' if protocol == "responses" else ""
+    protocol = "openai" if protocol == "responses" else protocol
     path = tmp_path / "config.toml"
-    path.write_text(f'[providers.gw]\nbase_url = "{base}"\napi_key = "{KEY}"\nprotocol = "{protocol}"\n'
+    path.write_text(f'[providers.gw]\nbase_url = "{base}"\napi_key = "{KEY}"\nprotocol = "{protocol}"\n{api}'
                     f'default_model = "m"\n[providers.gw.headers]\nX-Gateway-Pass = "{TICKET}"\n')
     return path
 
@@ -67,7 +70,7 @@ ECHOES = [
 ]
 
 
-@pytest.mark.parametrize("protocol", ["openai", "anthropic"])
+@pytest.mark.parametrize("protocol", ["openai", "anthropic", "responses"])
 @pytest.mark.parametrize("echo", ECHOES)
 async def test_echoed_credentials_never_reach_errors_events_or_logs(protocol, echo, tmp_path, caplog):
     caplog.set_level(logging.DEBUG)
@@ -83,6 +86,7 @@ async def test_echoed_credentials_never_reach_errors_events_or_logs(protocol, ec
         except ProviderError as exc:
             error_text = f"{exc} {exc!r} {getattr(exc, 'message', '')}"
         assert server.model_requests[0].headers["x-gateway-pass"] == TICKET  # it was sent, only never shown
+        assert server.model_requests[0].path.endswith("/responses") == (protocol == "responses")
     await session.save()
     assert_clean(error_text, caplog.text, session.path.read_text(),
                  *(e.model_dump_json() for e in events), repr(registry.get("gw")))

@@ -84,7 +84,7 @@ class CellRun:
         self.magics = magics
         self.shell = magics.shell
         self.options = options
-        self.prompt = prompt
+        self.prompt = redact(prompt)  # a key pasted into a prompt must not reach the model or the transcript
         self.state = ViewState()  # what the run showed: the live view's and the record's one source
         self.view: LiveView | None = None
         self.live_session: Any = None  # the session a live run writes (a replay writes none)

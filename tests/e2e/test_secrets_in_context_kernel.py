@@ -1,7 +1,7 @@
 """Keys a user types or prints in a notebook, as an attacker reading the model's logs would look for them.
 
 A real kernel (nbclient) against the scripted server: the key is set with ``%env``, a first
-wrong key is replaced by the right one, a key is assigned in Python (``os.environ[...] = ``), printed
+wrong key is replaced by the right one, pasted into a prompt, a key is assigned in Python (``os.environ[...] = ``), printed
 by a cell, printed by the ``python`` tool and read back with the ``cells`` tool. None of them
 reaches a model request, the transcript, or the saved notebook.
 """
@@ -36,7 +36,7 @@ def test_keys_typed_or_printed_in_cells_never_reach_the_model(tmp_path: Path):
         f"%env OPENAI_API_KEY={KEY}",
         f"import os\nos.environ['GITHUB_TOKEN'] = '{OTHER}'\ndel os.environ['GITHUB_TOKEN']",
         "print(os.environ['OPENAI_API_KEY'])",
-        "%%codetether --allow python\nCheck my setup.",
+        f"%%codetether --allow python\nCheck my setup: is {KEY} right?",
     ]
     with ScriptedModelServer(turns, api_key=KEY) as server:
         env = kernel_env(tmp_path, server, api_key=KEY)

@@ -92,7 +92,9 @@ async def run_in_thread(name: str, work: Callable[..., Any], *args: Any, limit: 
     thread = threading.Thread(target=target, name=f"codetether-tool-{name}", daemon=True)
     thread.start()
     try:
-        await asyncio.shield(done)
+        # wait() never cancels ``done`` and raises nothing of its outcome: a tool's error (its time
+        # limit) must still reach the join below, or the thread outlives the call that ran it.
+        await asyncio.wait({done})
     except asyncio.CancelledError:
         stop.flag.set()
         await asyncio.wait({done}, timeout=STOP_GRACE)

@@ -28,10 +28,10 @@ from codetether_magics.testing.recorded_server import RecordedServer, Reply
 
 def _recordings() -> Path:
     """``$CODETETHER_CONFORMANCE_DIR``, else the first ``shared/conformance`` above this file (the layout
-    the project is developed in)."""
+    the project is developed in), else ``/work/shared/conformance`` (a clone checked out elsewhere)."""
     if os.environ.get("CODETETHER_CONFORMANCE_DIR"):
         return Path(os.environ["CODETETHER_CONFORMANCE_DIR"])
-    for folder in Path(__file__).resolve().parents:
+    for folder in (*Path(__file__).resolve().parents, Path("/work")):  # /work: where CI mounts shared/
         if (folder / "shared" / "conformance" / "manifest.json").is_file():
             return folder / "shared" / "conformance"
     return Path("shared/conformance")

@@ -16,15 +16,13 @@ import time
 from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import Any, Iterator
 
 import orjson
 from pydantic import TypeAdapter, ValidationError
 
 from ..errors import SessionCorruptError, SessionIdMismatchError
-
-if TYPE_CHECKING:  # pragma: no cover
-    from .session import Session  # a type only: the class to build is passed in
+from .stored import StoredSession
 
 __all__ = [
     "corrupt_error", "decode_session", "encode_session", "encode_session_parts", "paused_gc", "session_from_dict",
@@ -53,12 +51,12 @@ _BATCH = 256
 _STREAMED = frozenset({"messages", "tool_uses"})
 
 
-def encode_session(session: "Session") -> bytes:
+def encode_session(session: "StoredSession") -> bytes:
     """The file's bytes: exactly ``orjson.dumps(session.model_dump())``."""
     return b"".join(encode_session_parts(session))
 
 
-def encode_session_parts(session: "Session") -> list[bytes | memoryview]:
+def encode_session_parts(session: "StoredSession") -> list[bytes | memoryview]:
     """The file's bytes in pieces (joined, ``encode_session``), built a batch of items at a time.
 
     One ``model_dump`` + ``orjson.dumps`` of a large transcript is two long calls into native
@@ -83,7 +81,7 @@ def encode_session_parts(session: "Session") -> list[bytes | memoryview]:
         return parts
 
 
-def _key_order(session: "Session", head: dict[str, Any]) -> list[str]:
+def _key_order(session: "StoredSession", head: dict[str, Any]) -> list[str]:
     """``model_dump``'s order: the declared fields, then the unknown keys kept from the file."""
     declared = [name for name in type(session).model_fields if name in head or name in _STREAMED]
     return declared + [name for name in head if name not in type(session).model_fields]
@@ -121,7 +119,7 @@ def _first_validation_problem(exc: ValidationError) -> str:
     return f"{where}: {first['msg']}"
 
 
-def session_from_dict(data: Any, path: Path | str, model: "type[Session]") -> "Session":
+def session_from_dict(data: Any, path: Path | str, model: "type[StoredSession]") -> "StoredSession":
     """Validate a parsed file as ``model`` (``Session`` or a subclass, passed in by the caller)."""
     if not isinstance(data, dict):
         raise corrupt_error(path, f"expected a JSON object, found {type(data).__name__}")
@@ -132,8 +130,8 @@ def session_from_dict(data: Any, path: Path | str, model: "type[Session]") -> "S
 
 
 def decode_session(
-    data: bytes, path: Path | str, expected_id: str | None = None, *, model: "type[Session]"
-) -> "Session":
+    data: bytes, path: Path | str, expected_id: str | None = None, *, model: "type[StoredSession]"
+) -> "StoredSession":
     """Parse a whole session file; ``expected_id`` must match the id inside it."""
     if not data.strip():
         raise corrupt_error(path, "the file is empty")

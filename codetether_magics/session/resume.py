@@ -14,14 +14,11 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from . import index
 from .files import file_lock, open_for_reading, unwritable
 from .storage import TailLoad, load_file, tail_load_file
-
-if TYPE_CHECKING:  # pragma: no cover
-    from .session import Session
+from .stored import StoredSession
 
 __all__ = ["RESUME_WINDOW", "WHOLE_BELOW_BYTES", "move_aside", "resume_file"]
 
@@ -29,7 +26,7 @@ WHOLE_BELOW_BYTES = 32 * 2**20  # decoded whole in well under a second
 RESUME_WINDOW = 200  # messages (and tool uses) a resumed large session keeps
 
 
-def resume_file(path: Path, expected_id: str | None, *, model: "type[Session]", window: int | None = None,
+def resume_file(path: Path, expected_id: str | None, *, model: "type[StoredSession]", window: int | None = None,
                 whole_below: int | None = None) -> TailLoad:
     """``path`` loaded whole when under ``whole_below`` bytes, else its last ``window`` items
     (default: the module's ``WHOLE_BELOW_BYTES`` and ``RESUME_WINDOW``, read at each call).
@@ -51,7 +48,7 @@ def resume_file(path: Path, expected_id: str | None, *, model: "type[Session]", 
     return TailLoad(session=loaded.session, dropped=loaded.dropped + orphans, file_bytes=loaded.file_bytes)
 
 
-def _leading_tool_results(session: "Session") -> int:
+def _leading_tool_results(session: "StoredSession") -> int:
     count = 0
     while count < len(session.messages) and session.messages[count].role == "tool":
         count += 1

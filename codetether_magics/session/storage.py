@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Generic
 
 import orjson
 
@@ -33,9 +33,7 @@ from .files import (
 from .header import SessionSummary, read_header, try_read_header
 from .jsonstream import JsonStream, JsonStreamError
 from .paths import session_path, sessions_dir, validate_id
-
-if TYPE_CHECKING:  # pragma: no cover
-    from .session import Session  # a type only: session.py imports this module
+from .stored import StoredSession
 
 __all__ = [
     "SessionSummary", "TailLoad", "archive_file", "bind", "check_save", "delete_file", "load_file", "resolve_path",
@@ -44,13 +42,13 @@ __all__ = [
 
 
 @dataclass(frozen=True)
-class TailLoad:
+class TailLoad(Generic[StoredSession]):
     """A session resumed with only its last ``window`` messages and tool uses in memory.
 
     ``dropped`` counts the messages plus tool uses left out; ``file_bytes`` is the file's size.
     """
 
-    session: "Session"
+    session: StoredSession
     dropped: int
     file_bytes: int
 
@@ -58,7 +56,7 @@ class TailLoad:
 # -- the version of the file a session object knows -----------------------------
 
 
-def bind(session: "Session", path: Path, stamp: DiskStamp | None) -> None:
+def bind(session: "StoredSession", path: Path, stamp: DiskStamp | None) -> None:
     """Remember which file (and which version of it) this session object corresponds to."""
     session._path = path
     session._disk_stamp = stamp
@@ -98,7 +96,7 @@ def in_sessions_dir(path: Path) -> bool:
     return path.parent.resolve() == sessions_dir().resolve()
 
 
-def save_target(session: "Session", path: Path | None) -> Path:
+def save_target(session: "StoredSession", path: Path | None) -> Path:
     """Where ``save()`` writes: ``path``, else the bound file, else ``sessions/<id>.json``.
 
     A data-dir file is named after its id, so a session whose id changed since it was
@@ -115,7 +113,7 @@ def save_target(session: "Session", path: Path | None) -> Path:
 # -- load -----------------------------------------------------------------------
 
 
-def load_file(path: Path, expected_id: str | None = None, *, model: "type[Session]") -> "Session":
+def load_file(path: Path, expected_id: str | None = None, *, model: "type[StoredSession]") -> "StoredSession":
     what = repr(expected_id) if expected_id else f"file {path}"
     data, stamp = read_file(path, what)
     session = decode_session(data, path, expected_id, model=model)
@@ -124,7 +122,7 @@ def load_file(path: Path, expected_id: str | None = None, *, model: "type[Sessio
 
 
 def tail_load_file(
-    path: Path, window: int, expected_id: str | None = None, *, model: "type[Session]"
+    path: Path, window: int, expected_id: str | None = None, *, model: "type[StoredSession]"
 ) -> TailLoad:
     """Parse ``path`` keeping only the last ``window`` messages and tool uses (bounded memory)."""
     if window < 0:
@@ -175,7 +173,7 @@ def _conflict(path: Path, known: bool) -> SessionConflictError:
     )
 
 
-def save_file(session: "Session", path: Path, replaces: "Session | None" = None) -> bool:
+def save_file(session: "StoredSession", path: Path, replaces: "StoredSession | None" = None) -> bool:
     """Write ``session`` to ``path``; False when the file already holds exactly these bytes.
 
     The file may be replaced only in the version this session object knows, or, with
@@ -192,7 +190,7 @@ def save_file(session: "Session", path: Path, replaces: "Session | None" = None)
         raise unwritable(path, exc) from None
 
 
-def check_save(session: "Session", path: Path) -> None:
+def check_save(session: "StoredSession", path: Path) -> None:
     """Raise now the ``SessionConflictError`` that ``save_file`` would (a stat and 256 bytes read,
     no encoding): a turn whose save beside its request would fail is stopped before the request."""
     expected = session._disk_stamp if session._path == path else None
@@ -201,7 +199,7 @@ def check_save(session: "Session", path: Path) -> None:
         raise _conflict(path, known=expected is not None)
 
 
-def _save_locked(session: "Session", path: Path, expected: DiskStamp | None) -> bool:
+def _save_locked(session: "StoredSession", path: Path, expected: DiskStamp | None) -> bool:
     data = encode_session_parts(session)  # before the lock: it serialises every writer of the folder
     size = sum(len(part) for part in data)
     with file_lock(path):
@@ -219,7 +217,7 @@ def _save_locked(session: "Session", path: Path, expected: DiskStamp | None) -> 
     return True
 
 
-def archive_file(session: "Session", path: Path) -> None:
+def archive_file(session: "StoredSession", path: Path) -> None:
     """Write a copy of ``session`` to ``path`` (``session`` stays bound where it was).
 
     An existing file there is replaced only when everything it holds is also in ``session``
@@ -241,7 +239,7 @@ def archive_file(session: "Session", path: Path) -> None:
         index.record_location(session.id, path)
 
 
-def _holds_only_turns_of(path: Path, session: "Session") -> bool:
+def _holds_only_turns_of(path: Path, session: "StoredSession") -> bool:
     try:
         data, _ = read_file(path, f"file {path}")
         existing = decode_session(data, path, None, model=type(session))

@@ -20,6 +20,7 @@ from codetether_magics.providers.registry import ProviderRegistry
 from codetether_magics.session.session import Session
 from codetether_magics.messages import Message, Usage
 from codetether_magics.testing import ScriptedModelServer, Turn
+from tests.support.provider_config import registry_from_config
 
 EPHEMERAL = {"type": "ephemeral"}
 
@@ -150,10 +151,9 @@ async def test_anthropic_requests_carry_cache_breakpoints_and_the_thinking_budge
 
 async def test_prompt_caching_can_be_turned_off_for_a_proxy(tmp_path):
     with ScriptedModelServer([Turn.text("ok")]) as server:
-        config = tmp_path / "config.toml"
-        config.write_text(f'[providers.proxy]\nprotocol = "anthropic"\nbase_url = "{server.anthropic_base_url}"\n'
-                          'prompt_caching = false\ndefault_model = "c"\n')
-        reg = ProviderRegistry.from_env({}, config_path=config)
+        reg = registry_from_config(tmp_path, f'[providers.proxy]\nprotocol = "anthropic"\n'
+                                   f'base_url = "{server.anthropic_base_url}"\nprompt_caching = false\n'
+                                   'default_model = "c"\n')
         await run_prompt(await Session.new(tmp_path), "hi", [], None, reg, model="proxy/c", tools=[],
                          title_model_call=False)
         assert "cache_control" not in str(server.model_requests[0].body)

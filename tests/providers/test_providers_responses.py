@@ -19,6 +19,7 @@ from codetether_magics.providers.registry import ProviderRegistry
 from codetether_magics.session.session import Session
 from codetether_magics.messages import ImagePart, Message, TextPart, ToolCallPart, ToolResultPart
 from codetether_magics.testing import ScriptedModelServer, Turn
+from tests.support.provider_config import registry_from_config
 
 openai_sdk = pytest.importorskip("openai")
 
@@ -182,17 +183,14 @@ def test_the_choice_can_be_configured():
 
 async def test_api_responses_in_the_config_file_sends_a_compatible_provider_there(tmp_path):
     with ScriptedModelServer([Turn.text("via responses")]) as server:
-        config = tmp_path / "config.toml"
-        config.write_text(f'[providers.gateway]\nbase_url = "{server.openai_base_url}"\napi = "responses"\n'
-                          'default_model = "any-model"\n')
-        reg = ProviderRegistry.from_env({}, config_path=config)
+        reg = registry_from_config(tmp_path, f'[providers.gateway]\nbase_url = "{server.openai_base_url}"\n'
+                                   'api = "responses"\ndefault_model = "any-model"\n')
         p, model = reg.resolve_model("gateway")
         deltas = await collect(p, ModelRequest(model=model, messages=[Message.user("hi")]))
         assert server.model_requests[0].path == "/v1/responses"
     assert "".join(d.text for d in deltas if isinstance(d, TextDelta)) == "via responses"
-    config.write_text('[providers.gateway]\nbase_url = "http://127.0.0.1:9/v1"\napi = "soap"\n')
     with pytest.raises(ProviderError, match=r'api of \[providers.gateway\] in the config file must be'):
-        ProviderRegistry.from_env({}, config_path=config)
+        registry_from_config(tmp_path, '[providers.gateway]\nbase_url = "http://127.0.0.1:9/v1"\napi = "soap"\n')
 
 
 async def test_a_tool_results_image_goes_as_input_image_after_its_output():

@@ -19,7 +19,7 @@ from ..messages import FilePart
 from ..redaction import add_secret, redact
 from .base import ModelRequest, ProviderEvent, TextDelta, ThinkingDelta, ToolCallDelta
 
-__all__ = ["StreamingProvider", "file_placeholder", "guard_partial"]
+__all__ = ["StreamingProvider", "file_placeholder", "guard_partial", "tool_images_intro"]
 
 
 class StreamingProvider:
@@ -60,6 +60,12 @@ class StreamingProvider:
 def file_placeholder(part: FilePart) -> dict[str, Any]:
     """A file attachment as both protocols see it: a text block naming the path."""
     return {"type": "text", "text": f"[attached file: {part.path}]"}
+
+
+def tool_images_intro(count: int) -> str:
+    """The text before a tool's images, which both OpenAI wires send in a user message after the tool output."""
+    return ("The image output of the tool call above:" if count == 1
+            else f"The {count} image outputs of the tool calls above:")
 
 
 _CONTENT = (TextDelta, ThinkingDelta, ToolCallDelta)

@@ -14,7 +14,7 @@ from ..errors import ProviderConnectionError
 from ..messages import FilePart, ImagePart, Message, TextPart, ThinkingPart, ToolCallPart, ToolResultPart
 from ._http import open_stream, stream_error
 from ._sse import load_event_json, parse_sse
-from ._streaming import StreamingProvider, file_placeholder
+from ._streaming import StreamingProvider, file_placeholder, tool_images_intro
 from .openai_responses import responses_events, uses_responses_api
 from .base import (Finish, ModelRequest, ProviderEvent, RefusalDelta, TextDelta, ThinkingDelta, ToolCallDelta, ToolSpec,
                    UsageDelta)
@@ -144,9 +144,7 @@ def _map_user_part(part: Any) -> dict[str, Any] | None:
 def _tool_images_message(images: list[Any]) -> dict[str, Any]:
     """Chat Completions tool messages carry text only, so a tool's images follow every tool
     message of the step (an assistant's tool calls must be answered first) in a user message."""
-    intro = {"type": "text", "text": "The image output of the tool call above:" if len(images) == 1
-             else f"The {len(images)} image outputs of the tool calls above:"}
-    return {"role": "user", "content": [intro, *images]}
+    return {"role": "user", "content": [{"type": "text", "text": tool_images_intro(len(images))}, *images]}
 
 
 def _simplify(content: list[dict[str, Any]]) -> str | list[dict[str, Any]]:

@@ -23,7 +23,7 @@ from ..errors import ProviderConnectionError, ProviderError
 from ..messages import FilePart, ImagePart, Message, TextPart, ThinkingPart, ToolCallPart, ToolResultPart
 from ._http import open_stream, stream_error
 from ._sse import load_event_json, parse_sse
-from ._streaming import file_placeholder
+from ._streaming import file_placeholder, tool_images_intro
 from .base import (Finish, ModelRequest, ProviderEvent, RefusalDelta, TextDelta, ThinkingDelta, ToolCallDelta,
                    ToolSpec, UsageDelta)
 
@@ -116,9 +116,8 @@ def _map_message(message: Message) -> list[dict[str, Any]]:
     if message.role == "tool":  # a tool's images (a plot it made) follow its outputs as a user message
         images = [c for c in content if c["type"] == "input_image"]
         if images:
-            intro = ("The image output of the tool call above:" if len(images) == 1
-                     else f"The {len(images)} image outputs of the tool calls above:")
-            items.append({"role": "user", "content": [{"type": "input_text", "text": intro}, *images]})
+            items.append({"role": "user",
+                          "content": [{"type": "input_text", "text": tool_images_intro(len(images))}, *images]})
     elif content:
         items.append({"role": "user", "content": content})
     return items

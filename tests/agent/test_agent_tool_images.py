@@ -41,7 +41,8 @@ async def test_openai_puts_a_tools_images_after_all_tool_messages_of_the_step():
     wire = json.loads(sent[0].content)["messages"]
     assert [m["role"] for m in wire] == ["user", "assistant", "tool", "tool", "user", "assistant"]
     images = wire[4]["content"]
-    assert images[0]["type"] == "text" and images[1] == {"type": "image_url", "image_url": {"url": URL}}
+    assert images[0] == {"type": "text", "text": "The image output of the tool call above:"}
+    assert images[1] == {"type": "image_url", "image_url": {"url": URL}}
 
 
 async def test_openai_trailing_tool_images_are_sent_too():

@@ -203,5 +203,6 @@ async def test_a_tool_results_image_goes_as_input_image_after_its_output():
         items = server.model_requests[0].body["input"]
         assert server.errors == []  # the server found the image, and the output matched its call
     assert items[2] == {"type": "function_call_output", "call_id": "call_p", "output": "Figure shown"}
+    assert items[3]["content"][0] == {"type": "input_text", "text": "The image output of the tool call above:"}
     assert items[3]["role"] == "user" and items[3]["content"][1] == {
         "type": "input_image", "image_url": f"data:image/png;base64,{PNG}", "detail": "auto"}

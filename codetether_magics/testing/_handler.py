@@ -9,7 +9,7 @@ from dataclasses import asdict, dataclass
 from typing import Any, Union
 from urllib.parse import urlsplit
 
-from ._loopback import JSONHandler
+from ._loopback import ChunkedHandler
 from ._wire import ANTHROPIC, OPENAI, error_body
 from .turns import Turn
 
@@ -34,15 +34,9 @@ class RecordedRequest:
         return data
 
 
-class Handler(JSONHandler):
+class Handler(ChunkedHandler):
     # HTTP/1.1 (from JSONHandler): chunked streaming, so a dropped stream is detectably incomplete.
     _streaming = False
-
-    def setup(self) -> None:
-        super().setup()
-        # Send each SSE chunk at once: without this, Nagle's algorithm against the client's delayed ACK
-        # holds the first body bytes ~40 ms on a reused keep-alive connection.
-        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
     def do_GET(self) -> None:
         path = urlsplit(self.path).path
@@ -106,13 +100,8 @@ class Handler(JSONHandler):
         self.send_header("Transfer-Encoding", "chunked")
         self.end_headers()
 
-    def send_chunk(self, data: bytes) -> None:
-        self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
-        self.wfile.flush()
-
     def end_stream(self) -> None:
-        self.wfile.write(b"0\r\n\r\n")
-        self.wfile.flush()
+        self.end_chunks()
         self._streaming = False
 
     def drop(self) -> None:

@@ -1,17 +1,19 @@
-"""What both loopback test servers share: a threaded HTTP server on 127.0.0.1 run in a
-daemon thread (``start()`` / ``close()`` / ``with``), and a request handler that reads
-and writes JSON. The scripted model server and the Vault server add only their logic."""
+"""What the loopback test servers share: a threaded HTTP server on 127.0.0.1 run in a
+daemon thread (``start()`` / ``close()`` / ``with``), a request handler that reads and
+writes JSON, and one that streams chunked bodies. The scripted model server, the
+recorded-reply server and the Vault server add only their logic."""
 
 from __future__ import annotations
 
 import json
+import socket
 import ssl
 import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, ClassVar, TypeVar
 
-__all__ = ["JSONHandler", "LoopbackServer", "QuietServer"]
+__all__ = ["ChunkedHandler", "JSONHandler", "LoopbackServer", "QuietServer"]
 
 _Server = TypeVar("_Server", bound="LoopbackServer")
 
@@ -98,3 +100,22 @@ class JSONHandler(BaseHTTPRequestHandler):
             self.send_header(name, value)
         self.end_headers()
         self.wfile.write(data)
+
+
+class ChunkedHandler(JSONHandler):
+    """A handler that streams its body in HTTP/1.1 chunks, each sent at once as a streaming API does."""
+
+    def setup(self) -> None:
+        super().setup()
+        # Send each chunk at once: without this, Nagle's algorithm against the client's delayed ACK
+        # holds the first body bytes ~40 ms on a reused keep-alive connection.
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    def send_chunk(self, data: bytes) -> None:
+        self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
+        self.wfile.flush()
+
+    def end_chunks(self) -> None:
+        """The last (empty) chunk: the body is complete."""
+        self.wfile.write(b"0\r\n\r\n")
+        self.wfile.flush()

@@ -14,7 +14,6 @@ chunk (HTTP/1.1 chunked encoding) and flushed at once, as a real streaming API d
 from __future__ import annotations
 
 import json
-import socket
 import threading
 import time
 from collections import deque
@@ -22,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping
 
-from ._loopback import JSONHandler, LoopbackServer
+from ._loopback import ChunkedHandler, LoopbackServer
 
 __all__ = ["RecordedServer", "Reply", "SeenRequest", "endless_text", "keepalive_forever", "silence_forever"]
 
@@ -78,11 +77,7 @@ class SeenRequest:
     body: Any
 
 
-class _Handler(JSONHandler):
-    def setup(self) -> None:
-        super().setup()
-        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
+class _Handler(ChunkedHandler):
     def do_POST(self) -> None:
         body = self.read_json()
         owner: RecordedServer = self.owner
@@ -99,11 +94,10 @@ class _Handler(JSONHandler):
         try:
             for chunk in reply.body:
                 if chunk:
-                    self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
-                    self.wfile.flush()
+                    self.send_chunk(chunk)
                 elif owner.closed.is_set():
                     return
-            self.wfile.write(b"0\r\n\r\n")
+            self.end_chunks()
         except (BrokenPipeError, ConnectionResetError):
             pass  # the client hung up (a timeout, a cut answer): expected here
 

@@ -32,3 +32,19 @@ def shell(tmp_path, monkeypatch):
     yield ip
     unload_ipython_extension(ip)
     ip.config.pop("CodeTether", None)
+
+
+SHELL_KEY = "sk-test-shell-0123456789abcdef"
+
+
+@pytest.fixture
+def server(monkeypatch):
+    """The scripted loopback model server, with OPENAI_API_KEY / OPENAI_BASE_URL pointing the magics
+    at it; a test fails if the server saw a request it could not answer."""
+    from codetether_magics.testing import ScriptedModelServer
+
+    with ScriptedModelServer(api_key=SHELL_KEY) as server:
+        monkeypatch.setenv("OPENAI_API_KEY", SHELL_KEY)
+        monkeypatch.setenv("OPENAI_BASE_URL", server.openai_base_url)
+        yield server
+        assert server.errors == []

@@ -19,25 +19,12 @@ from IPython.core.interactiveshell import InteractiveShell
 from codetether_magics import load_ipython_extension, unload_ipython_extension
 from codetether_magics.notebook.cell_rewrite import RUNNER_NAME, rewrite_codetether_cell
 from codetether_magics.notebook.magics import CodeTether
-from codetether_magics.testing import ScriptedModelServer, Turn
-
-KEY = "sk-test-shell-0123456789abcdef"
+from codetether_magics.testing import Turn
 
 
 def get_ipython() -> InteractiveShell:
     """The process's one shell (other test modules share it)."""
     return InteractiveShell.instance()
-
-
-
-
-@pytest.fixture
-def server(monkeypatch: pytest.MonkeyPatch):
-    with ScriptedModelServer(api_key=KEY) as server:
-        monkeypatch.setenv("OPENAI_API_KEY", KEY)
-        monkeypatch.setenv("OPENAI_BASE_URL", server.openai_base_url)
-        yield server
-        assert server.errors == []
 
 
 def _magics(ip) -> CodeTether:

@@ -16,9 +16,7 @@ from codetether_magics import load_ipython_extension, unload_ipython_extension
 from codetether_magics.messages import Message, TextPart
 from codetether_magics.session import resume
 from codetether_magics.session.session import Session
-from codetether_magics.testing import ScriptedModelServer, Turn
-
-KEY = "sk-test-resume-5d1e0c7f"
+from codetether_magics.testing import Turn
 
 
 @pytest.fixture
@@ -30,15 +28,6 @@ def shell(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     load_ipython_extension(ip)
     yield ip
     unload_ipython_extension(ip)
-
-
-@pytest.fixture
-def server(monkeypatch: pytest.MonkeyPatch):
-    with ScriptedModelServer(api_key=KEY) as server:
-        monkeypatch.setenv("OPENAI_API_KEY", KEY)
-        monkeypatch.setenv("OPENAI_BASE_URL", server.openai_base_url)
-        yield server
-        assert server.errors == []
 
 
 async def large_session(path: Path | None = None) -> Session:

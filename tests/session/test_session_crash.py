@@ -30,6 +30,17 @@ def _wait_for_line(proc: subprocess.Popen, prefix: str) -> str:
             return line
 
 
+def _kill_while_writing(mode: str, session_id: str, delay: float, data_dir: Path) -> None:
+    """Start a writer child, let it write for ``delay`` seconds, then SIGKILL it mid-save."""
+    child = _spawn(mode, session_id, data_dir=data_dir)
+    _wait_for_line(child, "ready")
+    time.sleep(delay)
+    child.send_signal(signal.SIGKILL)
+    child.wait()
+    child.stdout.close()
+    child.stderr.close()
+
+
 async def test_sigkill_during_repeated_saves_never_leaves_a_torn_file(isolated_environment):
     rng = random.Random(20261125)
     session_id = "crash-test"
@@ -41,13 +52,7 @@ async def test_sigkill_during_repeated_saves_never_leaves_a_torn_file(isolated_e
     path = seed.path
     kills, last_count = 0, 100
     for _ in range(25):
-        child = _spawn("loop", session_id, data_dir=isolated_environment)
-        _wait_for_line(child, "ready")
-        time.sleep(rng.uniform(0.0, 0.12))
-        child.send_signal(signal.SIGKILL)
-        child.wait()
-        child.stdout.close()
-        child.stderr.close()
+        _kill_while_writing("loop", session_id, rng.uniform(0.0, 0.12), isolated_environment)
         kills += 1
         loaded = await Session.load(session_id)  # must never be torn
         count = len(loaded.messages)
@@ -91,13 +96,7 @@ async def test_sigkill_during_agent_turns_leaves_whole_steps(isolated_environmen
     session_id = "turns-crash"
     last_count = 0
     for _ in range(12):
-        child = _spawn("turns", session_id, data_dir=isolated_environment)
-        _wait_for_line(child, "ready")
-        time.sleep(rng.uniform(0.0, 0.3))
-        child.send_signal(signal.SIGKILL)
-        child.wait()
-        child.stdout.close()
-        child.stderr.close()
+        _kill_while_writing("turns", session_id, rng.uniform(0.0, 0.3), isolated_environment)
         loaded = await Session.load(session_id)  # never torn
         messages = loaded.messages
         assert len(messages) >= last_count

@@ -60,6 +60,12 @@ def _failed(run) -> str:
     return _shown(run)
 
 
+def _copy_notebook(folder: Path, source: str, copy: str) -> None:
+    """Copy a notebook the way a user does in the file browser: the .ipynb with its transcript beside it."""
+    for suffix in (".ipynb", ".codetether.json"):
+        shutil.copy(folder / f"{source}{suffix}", folder / f"{copy}{suffix}")
+
+
 @pytest.fixture
 def folder(tmp_path) -> Path:
     """The notebooks' folder, apart from the data dir (which the isolation fixture puts in tmp_path)."""
@@ -134,8 +140,7 @@ def test_a_copied_notebook_gets_its_own_id_before_either_archives(folder, isolat
     with ScriptedModelServer(turns, api_key=key) as server:
         with _kernel(folder, "a.ipynb", server, key) as a:
             _ok(a.execute("%%codetether\nTurn in A"))
-            shutil.copy(folder / "a.ipynb", folder / "b.ipynb")
-            shutil.copy(folder / "a.codetether.json", folder / "b.codetether.json")
+            _copy_notebook(folder, "a", "b")
             with _kernel(folder, "b.ipynb", server, key) as b:
                 _ok(b.execute("%codetether new"))  # b archives first: under an id of its own
                 _ok(b.execute("%%codetether\nTurn in B"))
@@ -170,8 +175,7 @@ def test_a_copy_gets_its_own_id_when_the_original_archived_first(folder, isolate
     with ScriptedModelServer(turns, api_key=key) as server:
         with _kernel(folder, "a.ipynb", server, key) as a:
             _ok(a.execute("%%codetether\nTurn in A"))
-            shutil.copy(folder / "a.ipynb", folder / "b.ipynb")
-            shutil.copy(folder / "a.codetether.json", folder / "b.codetether.json")
+            _copy_notebook(folder, "a", "b")
             _ok(a.execute("%%codetether\nSecond turn in A"))
             _ok(a.execute("%codetether new"))  # the original archives first
         with _kernel(folder, "b.ipynb", server, key) as b:

@@ -147,6 +147,7 @@ async def test_the_stored_summary_is_used_by_the_next_turn_without_a_new_summary
         await prompt(again, server, protocol, "question C", context_tokens=window)
     assert server.errors == []
     assert len(server.summaries) == 1  # turns B and C paid nothing more
+    assert len(server.turn_requests) == 3  # A, B and C: the check below sees each of them
     for request in server.turn_requests:
         assert "Summary 1:" in request_texts(protocol, request.body)
     saved = json.loads((tmp_path / "kept.codetether.json").read_text())

@@ -35,9 +35,13 @@ def test_with_no_provider_the_fix_notebook_replays_top_to_bottom(tmp_path):
     path = _copy_example("fix", tmp_path)
     transcript = (tmp_path / "fix.codetether.json").read_bytes()
     executed, saved = _execute(path), _notebook("fix")
+    assert [c.source for c in executed.cells] == [c.source for c in saved.cells]  # zip below drops none
+    compared = 0
     for ran, kept in zip(executed.cells, saved.cells):
         if ran.cell_type == "code" and ran.outputs and ran.outputs[0].output_type != "error":
             assert _comparable(ran.outputs) == _comparable(kept.outputs), ran.source
+            compared += "%codetether" in ran.source
+    assert compared >= 1  # the fix cell's replayed output was among those compared
     assert "Fix KeyError" not in json.dumps(executed.cells[3].outputs)
     assert (tmp_path / "fix.codetether.json").read_bytes() == transcript
 
@@ -46,6 +50,7 @@ def test_with_no_provider_the_fix_notebook_replays_top_to_bottom(tmp_path):
 def test_re_recording_reproduces_the_fix_notebook(tmp_path):
     assert record_notebooks.record(RECORDED_EXAMPLES["fix"], folder=tmp_path) == []
     fresh = nbformat.read(tmp_path / "fix.ipynb", as_version=4)
+    assert [c.source for c in fresh.cells] == [c.source for c in _notebook("fix").cells]
     for new, old in zip(fresh.cells, _notebook("fix").cells):
         assert new.source == old.source and _comparable(new.get("outputs", [])) == _comparable(old.get("outputs", []))
     fresh_messages = json.loads((tmp_path / "fix.codetether.json").read_text())["messages"]

@@ -170,9 +170,13 @@ def test_with_no_provider_the_notebook_reruns_top_to_bottom_from_its_transcript(
     path = _copy_example(name, tmp_path)
     transcript = (tmp_path / f"{name}.codetether.json").read_bytes()
     executed, saved = _execute(path), _notebook(name)
+    assert [c.source for c in executed.cells] == [c.source for c in saved.cells]  # zip below drops none
+    compared = 0
     for ran, kept in zip(executed.cells, saved.cells):
         if ran.cell_type == "code" and "nbval-ignore-output" not in kept.metadata.get("tags", []):
             assert _comparable(ran.outputs) == _comparable(kept.outputs), ran.source
+            compared += "%%codetether" in ran.source
+    assert compared >= 1  # the agent cells' replayed outputs were among those compared
     assert (tmp_path / f"{name}.codetether.json").read_bytes() == transcript
 
 

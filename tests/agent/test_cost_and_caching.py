@@ -199,3 +199,12 @@ def test_a_cell_with_think_and_budget(shell, tmp_path, monkeypatch, capsys):
         captured = capsys.readouterr()
         assert not result.success and "--budget 1e-06" in captured.out + captured.err
         assert len(server.model_requests) == 2  # the step and the title; the over-budget cell sent nothing
+
+
+def test_the_environment_limit_stops_a_cell_before_it_calls_the_model(shell, server, monkeypatch, capsys):
+    monkeypatch.setenv("CODETETHER_COST_LIMIT_USD", "0.000001")
+    result = shell.run_cell("%%codetether\nSummarise the data frame.")
+    captured = capsys.readouterr()
+    assert not result.success
+    assert "CODETETHER_COST_LIMIT_USD=1e-06" in captured.out + captured.err
+    assert server.model_requests == []  # stopped before the call, not after it

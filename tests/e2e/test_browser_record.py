@@ -12,7 +12,6 @@ dark.png, nbconvert.png (under the test's tmp dir and out/screenshots/).
 
 from __future__ import annotations
 
-import os
 import secrets
 
 import nbformat
@@ -26,6 +25,7 @@ from tests.support.browser import (
     chromium_page,
     jupyter_lab,
     keep_screenshot,
+    lab_environment,
     open_notebook,
     run_cell,
     save_notebook,
@@ -67,11 +67,6 @@ def _turns(leak: str) -> list[Turn]:
     ]
 
 
-def _lab_environment(server: ScriptedModelServer, key: str, data_dir) -> dict[str, str]:
-    env = dict(os.environ)  # the conftest fixture already removed real provider settings
-    env.update(OPENAI_BASE_URL=server.openai_base_url, OPENAI_API_KEY=key, CODETETHER_DATA_DIR=str(data_dir))
-    return env
-
 
 def test_live_view_math_code_approval_then_one_inert_record(tmp_path):
     key = "sk-test-" + secrets.token_hex(12)
@@ -80,7 +75,7 @@ def test_live_view_math_code_approval_then_one_inert_record(tmp_path):
     notebook = write_notebook(root / "record.ipynb", ["%load_ext codetether_magics",
                                                      "%%codetether\nShow the math, then run the code."])
     with RequestCounter() as leak, ScriptedModelServer(_turns(leak.url), api_key=key) as server, \
-            jupyter_lab(root, env=_lab_environment(server, key, tmp_path / "data"),
+            jupyter_lab(root, env=lab_environment(server.openai_base_url, key, tmp_path / "data"),
                         log_path=tmp_path / "jupyter.log") as lab, chromium_page(height=1400) as page:
         seen = []
         page.on("request", lambda request: seen.append(request.url))

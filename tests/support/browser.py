@@ -46,6 +46,13 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def lab_environment(openai_base_url: str, key: str, data_dir: Path) -> dict[str, str]:
+    """The environment for ``jupyter lab`` (and so its kernels): the loopback model server and a data dir."""
+    env = dict(os.environ)  # the conftest fixture already removed real provider settings
+    env.update(OPENAI_BASE_URL=openai_base_url, OPENAI_API_KEY=key, CODETETHER_DATA_DIR=str(data_dir))
+    return env
+
+
 def write_notebook(path: Path, cells: list[str]) -> Path:
     """A fresh notebook of code cells (source strings) with the venv's python3 kernel."""
     nbformat.write(make_notebook(*cells), path)

@@ -274,6 +274,26 @@ def shut_down_kernels(server: JupyterLab) -> None:
         call("DELETE", f"/api/kernels/{kernel['id']}")
 
 
+def running_kernels(server: JupyterLab) -> list[dict]:
+    """The server's kernels, from its REST API."""
+    import json
+
+    url = f"{server.base_url}/api/kernels?token={server.token}"
+    with urllib.request.urlopen(url, timeout=10) as response:
+        return json.loads(response.read())
+
+
+def shut_down_kernel_from_menu(page) -> None:
+    """Kernel > Shut Down Kernel, as a user would; waits until the status bar says "No Kernel"."""
+    page.keyboard.press("Escape")
+    page.locator(".lm-MenuBar-itemLabel", has_text="Kernel").first.click()
+    page.locator(".lm-Menu-itemLabel", has_text=re.compile(r"^Shut Down Kernel")).first.click()
+    page.wait_for_function(
+        "() => /No Kernel/.test(document.querySelector('.jp-StatusBar-Widget')?.innerText ?? '')",
+        timeout=30_000,
+    )
+
+
 def set_theme(page, name: str) -> None:
     """Settings > Theme > ``name``, through the menus; waits until the theme is applied."""
     page.keyboard.press("Escape")

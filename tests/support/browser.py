@@ -284,7 +284,12 @@ def running_kernels(server: JupyterLab) -> list[dict]:
 
 
 def shut_down_kernel_from_menu(page) -> None:
-    """Kernel > Shut Down Kernel, as a user would; waits until the status bar says "No Kernel"."""
+    """Kernel > Shut Down Kernel, as a user would; waits until the status bar says "No Kernel".
+
+    Waits for the kernel to be idle first: clicked while the kernel is still starting, the menu
+    item does nothing and the kernel comes up afterwards.
+    """
+    wait_kernel_idle(page)
     page.keyboard.press("Escape")
     page.locator(".lm-MenuBar-itemLabel", has_text="Kernel").first.click()
     page.locator(".lm-Menu-itemLabel", has_text=re.compile(r"^Shut Down Kernel")).first.click()

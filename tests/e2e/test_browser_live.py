@@ -64,15 +64,13 @@ def test_live_cell_streams_into_the_widget_then_shows_final_markdown(tmp_path):
         run_cell(page, 1)
 
         during = _wait_output_contains(page, 1, WORDS[2])
-        keep_screenshot(page, tmp_path / "during.png")
-        keep_screenshot(page, tmp_path / "live-dark.png")
+        keep_screenshot(page, tmp_path / "during.png", "live-dark.png")
         assert WORDS[-1] not in during, "the whole answer arrived at once: nothing streamed"
 
         final = cell_output(page, 1).locator("[data-mime-type='text/markdown']")
         final.locator("strong", has_text="finished").wait_for(timeout=60_000)
         wait_cell_done(page, 1)
-        keep_screenshot(page, tmp_path / "after.png")
-        keep_screenshot(page, tmp_path / "record-dark.png")
+        keep_screenshot(page, tmp_path / "after.png", "record-dark.png")
         assert "45 out" in cell_output(page, 1).inner_text()  # the widget's footer: the model's usage
         final_text = final.inner_text()
         assert final_text.startswith("Streaming word1 word2") and WORDS[-1] in final_text

@@ -209,13 +209,15 @@ def run_all(page) -> None:
 SCREENSHOTS = Path(__file__).resolve().parent.parent.parent / "out" / "screenshots"
 
 
-def keep_screenshot(page, path: Path) -> Path:
-    """Take a screenshot into the test's tmp dir and keep a copy in out/screenshots/ (gitignored)."""
+def keep_screenshot(page, path: Path, *also: str) -> Path:
+    """Take a screenshot into the test's tmp dir and keep a copy in out/screenshots/ (gitignored),
+    there also under each name in ``also`` (one capture, not one per name)."""
     import shutil
 
     page.screenshot(path=str(path), full_page=True)
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    shutil.copy(path, SCREENSHOTS / path.name)
+    for name in (path.name, *also):
+        shutil.copy(path, SCREENSHOTS / name)
     return path
 
 

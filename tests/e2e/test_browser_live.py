@@ -8,7 +8,6 @@ record-dark.png in out/screenshots/).
 
 from __future__ import annotations
 
-import os
 import secrets
 
 import pytest
@@ -20,6 +19,7 @@ from tests.support.browser import (
     chromium_page,
     jupyter_lab,
     keep_screenshot,
+    lab_environment,
     open_notebook,
     run_cell,
     set_theme,
@@ -42,12 +42,6 @@ _OUTPUT_TEXT = "(i) => document.querySelectorAll('.jp-NotebookPanel .jp-Cell')[i
                "?.querySelector('.jp-OutputArea')?.innerText ?? ''"
 
 
-def _lab_environment(server: ScriptedModelServer, key: str, data_dir) -> dict[str, str]:
-    env = dict(os.environ)  # the conftest fixture already removed real provider settings
-    env.update(OPENAI_BASE_URL=server.openai_base_url, OPENAI_API_KEY=key, CODETETHER_DATA_DIR=str(data_dir))
-    return env
-
-
 def _wait_output_contains(page, cell: int, text: str, timeout_ms: int = 30_000) -> str:
     page.wait_for_function(f"([i, t]) => ({_OUTPUT_TEXT})(i).includes(t)", arg=[cell, text], timeout=timeout_ms)
     return page.evaluate(_OUTPUT_TEXT, cell)
@@ -60,7 +54,7 @@ def test_live_cell_streams_into_the_widget_then_shows_final_markdown(tmp_path):
     write_notebook(root / "live.ipynb", ["%load_ext codetether_magics", "%%codetether\nCount to forty, slowly."])
     turns = [Turn.text(ANSWER, usage=(20, 45)), Turn.text("Counting slowly")]  # the answer, then the title call
     with ScriptedModelServer(turns, chunk_delay=CHUNK_DELAY, api_key=key) as server, \
-            jupyter_lab(root, env=_lab_environment(server, key, tmp_path / "data"),
+            jupyter_lab(root, env=lab_environment(server.openai_base_url, key, tmp_path / "data"),
                         log_path=tmp_path / "jupyter.log") as lab, \
             chromium_page() as page:
         open_notebook(page, lab, "live.ipynb")
@@ -70,15 +64,13 @@ def test_live_cell_streams_into_the_widget_then_shows_final_markdown(tmp_path):
         run_cell(page, 1)
 
         during = _wait_output_contains(page, 1, WORDS[2])
-        keep_screenshot(page, tmp_path / "during.png")
-        keep_screenshot(page, tmp_path / "live-dark.png")
+        keep_screenshot(page, tmp_path / "during.png", "live-dark.png")
         assert WORDS[-1] not in during, "the whole answer arrived at once: nothing streamed"
 
         final = cell_output(page, 1).locator("[data-mime-type='text/markdown']")
         final.locator("strong", has_text="finished").wait_for(timeout=60_000)
         wait_cell_done(page, 1)
-        keep_screenshot(page, tmp_path / "after.png")
-        keep_screenshot(page, tmp_path / "record-dark.png")
+        keep_screenshot(page, tmp_path / "after.png", "record-dark.png")
         assert "45 out" in cell_output(page, 1).inner_text()  # the widget's footer: the model's usage
         final_text = final.inner_text()
         assert final_text.startswith("Streaming word1 word2") and WORDS[-1] in final_text

@@ -5,14 +5,13 @@ prompt shows the code once, highlighted), then answers with remote images in eve
 Checked: math is typeset and code highlighted WHILE streaming; the approval prompt; after the
 run the cell holds one Markdown record and no widget; no request ever reaches the loopback
 listener the images point at (live, in the record, in the reopened notebook, in nbconvert
-HTML); the saved notebook reopened after the kernel was shut down shows no "Error displaying
-widget"; the dark theme. Screenshots: live.png, approval.png, record.png, reopened.png,
+HTML); the saved notebook reopened with no kernel ("No Kernel", none on the server) shows no
+"Error displaying widget" and, once the python call is expanded, the agent's code; the dark theme. Screenshots: live.png, approval.png, record.png, reopened.png,
 dark.png, nbconvert.png (under the test's tmp dir and out/screenshots/).
 """
 
 from __future__ import annotations
 
-import os
 import secrets
 
 import nbformat
@@ -26,10 +25,13 @@ from tests.support.browser import (
     chromium_page,
     jupyter_lab,
     keep_screenshot,
+    lab_environment,
     open_notebook,
     run_cell,
+    running_kernels,
     save_notebook,
     set_theme,
+    shut_down_kernel_from_menu,
     shut_down_kernels,
     wait_cell_done,
     write_notebook,
@@ -67,11 +69,6 @@ def _turns(leak: str) -> list[Turn]:
     ]
 
 
-def _lab_environment(server: ScriptedModelServer, key: str, data_dir) -> dict[str, str]:
-    env = dict(os.environ)  # the conftest fixture already removed real provider settings
-    env.update(OPENAI_BASE_URL=server.openai_base_url, OPENAI_API_KEY=key, CODETETHER_DATA_DIR=str(data_dir))
-    return env
-
 
 def test_live_view_math_code_approval_then_one_inert_record(tmp_path):
     key = "sk-test-" + secrets.token_hex(12)
@@ -80,7 +77,7 @@ def test_live_view_math_code_approval_then_one_inert_record(tmp_path):
     notebook = write_notebook(root / "record.ipynb", ["%load_ext codetether_magics",
                                                      "%%codetether\nShow the math, then run the code."])
     with RequestCounter() as leak, ScriptedModelServer(_turns(leak.url), api_key=key) as server, \
-            jupyter_lab(root, env=_lab_environment(server, key, tmp_path / "data"),
+            jupyter_lab(root, env=lab_environment(server.openai_base_url, key, tmp_path / "data"),
                         log_path=tmp_path / "jupyter.log") as lab, chromium_page(height=1400) as page:
         seen = []
         page.on("request", lambda request: seen.append(request.url))
@@ -122,14 +119,24 @@ def test_live_view_math_code_approval_then_one_inert_record(tmp_path):
         keep_screenshot(page, tmp_path / "record.png")
         save_notebook(page)
 
-        # The saved notebook, reopened after its kernel was shut down: no widget error anywhere.
+        # The saved notebook, reopened with no kernel (Lab starts a fresh one on reopen: shut that
+        # down too): no widget error anywhere, and the agent's code readable in the python call.
         shut_down_kernels(lab)
         page.reload()
         page.wait_for_selector(".jp-NotebookPanel .jp-Cell [data-mime-type='text/markdown']", timeout=60_000)
+        shut_down_kernel_from_menu(page)
+        assert running_kernels(lab) == []
+        reopened = cell_output(page, 1).locator("[data-mime-type='text/markdown']")
+        call = reopened.locator("details").filter(has=page.locator("summary", has_text="python"))
+        call.locator("summary").click()
+        code = call.locator("pre", has_text="sum(i * i for i in range(1, 4))")
+        code.wait_for(state="visible", timeout=10_000)
+        assert "print(total)" in code.inner_text()
         page.wait_for_timeout(2_000)  # a widget error would show once the output area settles
         text = page.locator(".jp-NotebookPanel").inner_text()
         assert "Error displaying widget" not in text and "model not found" not in text
         assert "Checked: the total is" in text
+        assert "No Kernel" in page.locator(".jp-StatusBar-Widget").first.inner_text()
         keep_screenshot(page, tmp_path / "reopened.png")
 
         set_theme(page, "JupyterLab Dark")

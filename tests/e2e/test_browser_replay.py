@@ -2,7 +2,8 @@
 
 JupyterLab tells the kernel the notebook's path (``__session__``), so the magic finds the
 transcript beside it and, with no provider configured, replays every agent cell: the
-`python` tool runs again, so the cell after it sees `squares`. Screenshot: replayed.png.
+`python` tool runs again, so the cell after it sees `squares`. Screenshot: replayed.png (also
+kept in out/screenshots/).
 """
 
 from __future__ import annotations
@@ -13,7 +14,15 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.browser import CHROMIUM, cell_output, chromium_page, jupyter_lab, open_notebook, run_all
+from tests.support.browser import (
+    CHROMIUM,
+    cell_output,
+    chromium_page,
+    jupyter_lab,
+    keep_screenshot,
+    open_notebook,
+    run_all,
+)
 
 pytestmark = [
     pytest.mark.browser,
@@ -36,7 +45,7 @@ def test_quickstart_replays_in_jupyterlab_without_a_key(tmp_path):
         run_all(page)
         usage = page.locator(".jp-NotebookPanel .jp-Cell").filter(has_text="%codetether usage")
         usage.locator(".jp-OutputArea").get_by_text("tokens: 393 prompt").wait_for(timeout=60_000)
-        page.screenshot(path=str(tmp_path / "replayed.png"), full_page=True)
+        keep_screenshot(page, tmp_path / "replayed.png")
 
         cells = page.locator(".jp-NotebookPanel .jp-Cell")
         answers = [cell_output(page, i).locator("[data-mime-type='text/markdown']").all_inner_texts()

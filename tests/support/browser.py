@@ -46,6 +46,13 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def lab_environment(openai_base_url: str, key: str, data_dir: Path) -> dict[str, str]:
+    """The environment for ``jupyter lab`` (and so its kernels): the loopback model server and a data dir."""
+    env = dict(os.environ)  # the conftest fixture already removed real provider settings
+    env.update(OPENAI_BASE_URL=openai_base_url, OPENAI_API_KEY=key, CODETETHER_DATA_DIR=str(data_dir))
+    return env
+
+
 def write_notebook(path: Path, cells: list[str]) -> Path:
     """A fresh notebook of code cells (source strings) with the venv's python3 kernel."""
     nbformat.write(make_notebook(*cells), path)
@@ -202,13 +209,15 @@ def run_all(page) -> None:
 SCREENSHOTS = Path(__file__).resolve().parent.parent.parent / "out" / "screenshots"
 
 
-def keep_screenshot(page, path: Path) -> Path:
-    """Take a screenshot into the test's tmp dir and keep a copy in out/screenshots/ (gitignored)."""
+def keep_screenshot(page, path: Path, *also: str) -> Path:
+    """Take a screenshot into the test's tmp dir and keep a copy in out/screenshots/ (gitignored),
+    there also under each name in ``also`` (one capture, not one per name)."""
     import shutil
 
     page.screenshot(path=str(path), full_page=True)
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    shutil.copy(path, SCREENSHOTS / path.name)
+    for name in (path.name, *also):
+        shutil.copy(path, SCREENSHOTS / name)
     return path
 
 
@@ -265,6 +274,31 @@ def shut_down_kernels(server: JupyterLab) -> None:
 
     for kernel in json.loads(call("GET", "/api/kernels")):
         call("DELETE", f"/api/kernels/{kernel['id']}")
+
+
+def running_kernels(server: JupyterLab) -> list[dict]:
+    """The server's kernels, from its REST API."""
+    import json
+
+    url = f"{server.base_url}/api/kernels?token={server.token}"
+    with urllib.request.urlopen(url, timeout=10) as response:
+        return json.loads(response.read())
+
+
+def shut_down_kernel_from_menu(page) -> None:
+    """Kernel > Shut Down Kernel, as a user would; waits until the status bar says "No Kernel".
+
+    Waits for the kernel to be idle first: clicked while the kernel is still starting, the menu
+    item does nothing and the kernel comes up afterwards.
+    """
+    wait_kernel_idle(page)
+    page.keyboard.press("Escape")
+    page.locator(".lm-MenuBar-itemLabel", has_text="Kernel").first.click()
+    page.locator(".lm-Menu-itemLabel", has_text=re.compile(r"^Shut Down Kernel")).first.click()
+    page.wait_for_function(
+        "() => /No Kernel/.test(document.querySelector('.jp-StatusBar-Widget')?.innerText ?? '')",
+        timeout=30_000,
+    )
 
 
 def set_theme(page, name: str) -> None:

@@ -159,7 +159,7 @@ def _forced_cut(tokens: list, source: str) -> _ForcedCut | None:
     def at(line: int) -> int:
         return sum(len(lines[i]) + 1 for i in range(line))
 
-    if last.type == "fence" and final > start + 1 and not _closed(last, lines):
+    if last.type == "fence" and final > start + 1 and not fence_closed(last, lines):
         return _ForcedCut(at(final), last.markup + "\n", lines[start] + "\n")
     if last.type == "table_open" and final > start + 2:
         return _ForcedCut(at(final), "", lines[start] + "\n" + lines[start + 1] + "\n", hide_header=True)
@@ -174,7 +174,8 @@ def _forced_cut(tokens: list, source: str) -> _ForcedCut | None:
     return None
 
 
-def _closed(fence: Any, lines: list[str]) -> bool:
+def fence_closed(fence: Any, lines: list[str]) -> bool:
+    """Whether the code ``fence`` token (parsed from ``lines``) ends with its closing marker."""
     last = lines[fence.map[1] - 1].strip()
     return fence.map[1] - fence.map[0] >= 2 and len(last) >= len(fence.markup) and set(last) == {fence.markup[0]}
 

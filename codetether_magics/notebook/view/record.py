@@ -18,6 +18,7 @@ from html import escape
 from typing import Any, Mapping
 
 from .arguments import Shown, fence, show_arguments
+from .markdown import fence_closed
 from .safe import safe_markdown, visible_controls
 from .state import Block, ViewState
 
@@ -127,19 +128,9 @@ def _markdown_piece(text: str) -> str:
     if "```" not in safe and "~~~" not in safe:
         return safe
     tokens = _parser().parse(safe)
-    if tokens and tokens[-1].type == "fence" and not _fence_closed(safe, tokens[-1]):
+    if tokens and tokens[-1].type == "fence" and not fence_closed(tokens[-1], safe.split("\n")):
         safe += "\n" + tokens[-1].markup
     return safe
-
-
-def _fence_closed(text: str, token: Any) -> bool:
-    lines = text.split("\n")
-    start, end = token.map
-    if end - start < 2:
-        return False
-    last = lines[end - 1].strip()
-    char = token.markup[0]
-    return len(last) >= len(token.markup) and set(last) == {char}
 
 
 @functools.lru_cache(maxsize=1)
